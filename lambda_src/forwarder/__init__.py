@@ -1,0 +1,1 @@
+"""CloudWatch Logs forwarder: SQS and Kinesis records into minimal, compliant PutLogEvents."""

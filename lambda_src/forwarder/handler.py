@@ -1,0 +1,49 @@
+"""The Lambda entry point (``forwarder.handler.handler``): wiring only.
+
+Settings, clients, the thread pool and telemetry are built once per cold start; a bad setting
+stops the function here with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from forwarder.dead_letters import DeadLetterQueue
+from forwarder.forwarding import Forwarder
+from forwarder.sending import LogsSender, make_logs_client
+from forwarder.settings import Settings
+from forwarder.sources import source_records
+from forwarder.telemetry import publish
+
+settings = Settings.from_env(os.environ)
+logger = Logger()
+metrics = Metrics(namespace=settings.metrics_namespace)
+forwarder = Forwarder(
+    settings,
+    LogsSender(
+        make_logs_client(settings.max_concurrent_requests),
+        max_concurrent_requests=settings.max_concurrent_requests,
+        create_log_streams=settings.create_log_streams,
+        create_log_groups=settings.create_log_groups,
+    ),
+    DeadLetterQueue(boto3.client("sqs"), settings.dead_letter_queue_url)
+    if settings.dead_letter_queue_url
+    else None,
+)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Forward an SQS or Kinesis batch; return the partial-batch response."""
+    source, records = source_records(event)
+    if not records:
+        logger.error("event has no SQS or Kinesis records; nothing to do", event_type=source)
+    result = forwarder.forward(source, records, context.get_remaining_time_in_millis)
+    publish(result, logger, metrics)
+    return result.response()

@@ -1,0 +1,59 @@
+"""The rules of PutLogEvents, named once, each with the sentence of the API reference it comes from.
+
+Source: the boto3 ``put_log_events`` reference (``shared/reference``). Everything that packs or
+judges events reads its numbers from here, so a change of quota is a change of one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: "calculated as the sum of all event messages in UTF-8, plus 26 bytes for each log event"
+EVENT_OVERHEAD_BYTES = 26
+#: "The maximum batch size is 1,048,576 bytes."
+MAX_BATCH_BYTES = 1_048_576
+#: "The maximum number of log events in a batch is 10,000."
+MAX_BATCH_EVENTS = 10_000
+#: "Each log event can be no larger than 1 MB." Counted like the batch: message bytes + overhead.
+MAX_EVENT_BYTES = 1_048_576
+#: The longest message one event may carry; longer messages are split into several events.
+MAX_MESSAGE_BYTES = MAX_EVENT_BYTES - EVENT_OVERHEAD_BYTES
+#: "the time span in a single batch cannot exceed 24 hours". The planner keeps one millisecond
+#: inside the documented bound so that no request depends on how the service rounds the edge.
+MAX_SPAN_MS = 24 * 3600 * 1000 - 1
+#: "Events more than 2 hours in the future are rejected while processing remaining valid events."
+MAX_FUTURE_MS = 2 * 3600 * 1000
+#: "Events older than 14 days or preceding the log group's retention period are rejected".
+MAX_AGE_MS = 14 * 24 * 3600 * 1000
+#: Events judged before sending are judged only when they are this far past a bound, so that a
+#: few minutes of clock skew between Lambda and the service never rejects an event the service
+#: would have kept. Events inside the margin are sent and the service decides.
+CLOCK_SKEW_MARGIN_MS = 5 * 60 * 1000
+
+#: Log group names: "[\\.\\-_/#A-Za-z0-9]+", 1 to 512 characters (service model).
+LOG_GROUP_NAME_CHARS = frozenset(
+    "._-/#ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+)
+#: Log stream names: "[^:*]*", 1 to 512 characters (service model).
+LOG_STREAM_FORBIDDEN_CHARS = frozenset(":*")
+MAX_NAME_LENGTH = 512
+
+#: Entity (service model): 2 to 4 key attributes from this set; up to 10 other attributes.
+ENTITY_KEY_ATTRIBUTE_NAMES = frozenset(
+    {"Type", "ResourceType", "Identifier", "Name", "Environment"}
+)
+ENTITY_MIN_KEY_ATTRIBUTES = 2
+ENTITY_MAX_KEY_ATTRIBUTES = 4
+ENTITY_MAX_ATTRIBUTES = 10
+ENTITY_MAX_KEY_LENGTH = {"keyAttributes": 32, "attributes": 256}
+ENTITY_MAX_VALUE_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """The limits one request must satisfy. Tests shrink them to reach the edges quickly."""
+
+    max_bytes: int = MAX_BATCH_BYTES
+    max_events: int = MAX_BATCH_EVENTS
+    max_span_ms: int = MAX_SPAN_MS
+    event_overhead: int = EVENT_OVERHEAD_BYTES

@@ -1,0 +1,169 @@
+"""The plain values that flow through the function: records in, events, requests, outcomes.
+
+Every step of the pipeline takes and returns these frozen values, so each step can be tested on
+its own with no endpoint at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record of the Lambda event, reduced to what forwarding needs.
+
+    ``record_id`` is what ``batchItemFailures`` reports (SQS ``messageId``, Kinesis
+    ``sequenceNumber``); ``payload`` is the SQS body (text) or the decoded Kinesis data (bytes);
+    ``arrival_ms`` is the timestamp used for events that carry none.
+    """
+
+    record_id: str
+    payload: str | bytes
+    arrival_ms: int
+    message_group: str | None = None
+    envelope_error: str | None = None  # the envelope itself was unreadable (e.g. bad base64)
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """The PutLogEvents ``entity``, hashable so that it can be part of a destination."""
+
+    key_attributes: tuple[tuple[str, str], ...]
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    def to_api(self) -> dict[str, dict[str, str]]:
+        api = {"keyAttributes": dict(self.key_attributes)}
+        if self.attributes:
+            api["attributes"] = dict(self.attributes)
+        return api
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where events go: one log stream of one log group, with an optional entity."""
+
+    log_group: str
+    log_stream: str
+    entity: Entity | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One CloudWatch Logs event. ``size`` is its weight in a batch (UTF-8 bytes + 26);
+    ``record`` is the position of the source record in the batch, to map outcomes back."""
+
+    timestamp: int
+    message: str
+    size: int
+    record: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRecord:
+    """A record that decoded: its destination and events, in arrival order. A record with
+    nothing to send (a subscription CONTROL_MESSAGE, only empty messages) has no events."""
+
+    destination: Destination | None
+    events: list[LogEvent]
+    skipped_empty: int = 0
+    split_events: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRecord:
+    """A record that can never be forwarded, with a reason a person can act on."""
+
+    reason: str
+
+
+class Rejection(StrEnum):
+    """Why an event was not accepted. ``retryable`` decides between retry and the invalid policy."""
+
+    TOO_NEW = "too-new"
+    TOO_OLD = "too-old"
+    EXPIRED = "expired"
+    THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"
+    OUT_OF_TIME = "out-of-time"
+    MISSING_DESTINATION = "missing-destination"
+    ACCESS_DENIED = "access-denied"
+    REFUSED = "refused"
+
+    @property
+    def retryable(self) -> bool:
+        return self in _RETRYABLE
+
+
+_RETRYABLE = frozenset(
+    {Rejection.TOO_NEW, Rejection.THROTTLED, Rejection.UNAVAILABLE, Rejection.OUT_OF_TIME}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRequest:
+    """One PutLogEvents request: events in chronological order, ``size`` in batch bytes."""
+
+    destination: Destination
+    events: tuple[LogEvent, ...]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    """What the service did with one request.
+
+    ``failure`` set: no event of the request was accepted. Otherwise the request was accepted
+    except for the events named by the service's ``rejectedLogEventsInfo`` indexes
+    (``too_new_start`` inclusive; ``too_old_end`` and ``expired_end`` exclusive).
+    """
+
+    request: PlannedRequest
+    failure: Rejection | None = None
+    detail: str = ""
+    too_new_start: int | None = None
+    too_old_end: int | None = None
+    expired_end: int | None = None
+    entity_rejection: str | None = None
+
+    def rejection_of(self, index: int) -> Rejection | None:
+        """The reason event ``index`` of the request was not accepted, or None if it was."""
+        if self.failure is not None:
+            return self.failure
+        if self.too_old_end is not None and index < self.too_old_end:
+            return Rejection.TOO_OLD
+        if self.expired_end is not None and index < self.expired_end:
+            return Rejection.EXPIRED
+        if self.too_new_start is not None and index >= self.too_new_start:
+            return Rejection.TOO_NEW
+        return None
+
+
+@dataclass(slots=True)
+class RecordVerdict:
+    """The fate of one record: delivered, or failed with the reasons of its lost events."""
+
+    record_id: str
+    invalid_reason: str | None = None
+    blocked_by: str | None = None  # FIFO: the id of an earlier failed record of the same group
+    rejections: dict[Rejection, int] = field(default_factory=dict)
+    accepted_events: int = 0
+
+    @property
+    def delivered(self) -> bool:
+        return self.invalid_reason is None and self.blocked_by is None and not self.rejections
+
+    @property
+    def retryable(self) -> bool:
+        """A failure that may succeed later (throttling, too new...): always reported failed."""
+        return self.blocked_by is not None or any(r.retryable for r in self.rejections)
+
+    def describe(self) -> str:
+        """One sentence a person can act on."""
+        if self.invalid_reason is not None:
+            return self.invalid_reason
+        if self.blocked_by is not None:
+            return f"held back: record {self.blocked_by} of the same message group failed first"
+        lost = ", ".join(f"{count} {reason.value}" for reason, count in self.rejections.items())
+        return f"events not accepted: {lost}; {self.accepted_events} accepted"

@@ -1,0 +1,177 @@
+"""Plan: group events by destination, sort them, and pack them into the fewest valid requests.
+
+Pure: no I/O. Every request the plan holds satisfies every rule of PutLogEvents (``limits.py``):
+at most ``max_events`` events and ``max_bytes`` bytes (UTF-8 message bytes + 26 per event),
+chronological order (stable: arrival order breaks ties), and a span of at most ``max_span_ms``.
+
+The packing, per destination:
+
+1. Events clearly outside what the service accepts (more than 14 days old or 2 hours ahead, by
+   more than the clock-skew margin) are judged here and never sent.
+2. The rest are sorted by timestamp (stable) and cut contiguously: walk in time order and start
+   a new request when the next event would break a rule. This is what other forwarders do, and
+   it is optimal when events are small. When it meets the lower bound the plan is done.
+3. Otherwise, the events are covered by the fewest 24 h windows (greedy from the earliest) and
+   each window is packed first-fit-decreasing: largest events first, each into the first request
+   with room. Chronological order only matters inside a request, so large events can fill the
+   gaps that a contiguous cut leaves. The smaller of the two packings is kept, so the plan never
+   uses more requests than the contiguous cut.
+
+``lower_bound`` is the largest of ceil(bytes / max_bytes), ceil(events / max_events) and the
+number of 24 h windows; the plan reaches it whenever the events are small next to the limits.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from forwarder.limits import CLOCK_SKEW_MARGIN_MS, MAX_AGE_MS, MAX_FUTURE_MS, BatchLimits
+from forwarder.model import Destination, LogEvent, PlannedRequest, Rejection
+
+DEFAULT_LIMITS = BatchLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The requests to send, the events judged without sending, and the lower bound."""
+
+    requests: list[PlannedRequest]
+    prejudged: list[tuple[LogEvent, Rejection]]
+    lower_bound: int
+
+
+def plan_requests(
+    groups: Mapping[Destination, Sequence[LogEvent]],
+    now_ms: int,
+    limits: BatchLimits = DEFAULT_LIMITS,
+) -> Plan:
+    """Pack each destination's events (given in arrival order) into requests."""
+    requests: list[PlannedRequest] = []
+    prejudged: list[tuple[LogEvent, Rejection]] = []
+    bound = 0
+    oldest = now_ms - MAX_AGE_MS - CLOCK_SKEW_MARGIN_MS
+    newest = now_ms + MAX_FUTURE_MS + CLOCK_SKEW_MARGIN_MS
+    for destination, arrived in groups.items():
+        events = []
+        for event in arrived:
+            if event.timestamp < oldest:
+                prejudged.append((event, Rejection.TOO_OLD))
+            elif event.timestamp > newest:
+                prejudged.append((event, Rejection.TOO_NEW))
+            else:
+                events.append(event)
+        if not events:
+            continue
+        events.sort(key=_timestamp)  # stable: arrival order breaks ties
+        chunks, chunk_bound = _pack(events, limits)
+        bound += chunk_bound
+        requests.extend(
+            PlannedRequest(destination, tuple(chunk), sum(e.size for e in chunk))
+            for chunk in chunks
+        )
+    return Plan(requests, prejudged, bound)
+
+
+def pack(events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS) -> list[list[LogEvent]]:
+    """Pack events sorted by timestamp into the fewest chunks this module knows how to find."""
+    return _pack(events, limits)[0]
+
+
+def lower_bound(events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS) -> int:
+    """No valid packing of these events (sorted by timestamp) has fewer requests than this."""
+    return _lower_bound(events, _windows(events, limits), limits)
+
+
+def _pack(events: Sequence[LogEvent], limits: BatchLimits) -> tuple[list[list[LogEvent]], int]:
+    windows = _windows(events, limits)
+    bound = _lower_bound(events, windows, limits)
+    contiguous = contiguous_cut(events, limits)
+    if len(contiguous) <= bound:
+        return contiguous, bound
+    decreasing = _first_fit_decreasing(events, windows, limits)
+    return (decreasing if len(decreasing) < len(contiguous) else contiguous), bound
+
+
+def _lower_bound(
+    events: Sequence[LogEvent], windows: list[tuple[int, int]], limits: BatchLimits
+) -> int:
+    if not events:
+        return 0
+    by_bytes = -(-sum(event.size for event in events) // limits.max_bytes)
+    by_count = -(-len(events) // limits.max_events)
+    return max(by_bytes, by_count, len(windows))
+
+
+def contiguous_cut(
+    events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS
+) -> list[list[LogEvent]]:
+    """Cut events sorted by timestamp into consecutive chunks, each as long as the rules allow."""
+    chunks: list[list[LogEvent]] = []
+    chunk: list[LogEvent] = []
+    size = start = 0
+    for event in events:
+        if chunk and (
+            size + event.size > limits.max_bytes
+            or len(chunk) == limits.max_events
+            or event.timestamp - start > limits.max_span_ms
+        ):
+            chunks.append(chunk)
+            chunk = []
+        if not chunk:
+            size, start = 0, event.timestamp
+        chunk.append(event)
+        size += event.size
+    if chunk:
+        chunks.append(chunk)
+    return chunks
+
+
+def windowed_first_fit_decreasing(
+    events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS
+) -> list[list[LogEvent]]:
+    """Cover events sorted by timestamp with the fewest windows of ``max_span_ms``, then pack each
+    window first-fit-decreasing by size. Each chunk comes out in the original (sorted) order."""
+    return _first_fit_decreasing(events, _windows(events, limits), limits)
+
+
+def _first_fit_decreasing(
+    events: Sequence[LogEvent], windows: list[tuple[int, int]], limits: BatchLimits
+) -> list[list[LogEvent]]:
+    chunks: list[list[LogEvent]] = []
+    for first, end in windows:
+        if sum(e.size for e in events[first:end]) <= limits.max_bytes and (
+            end - first <= limits.max_events
+        ):
+            chunks.append(list(events[first:end]))
+            continue
+        order = sorted(range(first, end), key=lambda i: -events[i].size)
+        bins: list[list[int]] = []  # per bin: [bytes, index, index, ...]
+        for i in order:
+            size = events[i].size
+            for members in bins:
+                if members[0] + size <= limits.max_bytes and len(members) <= limits.max_events:
+                    members[0] += size
+                    members.append(i)
+                    break
+            else:
+                bins.append([size, i])
+        chunks.extend([events[i] for i in sorted(members[1:])] for members in bins)
+    return chunks
+
+
+def _windows(events: Sequence[LogEvent], limits: BatchLimits) -> list[tuple[int, int]]:
+    """[first, end) index ranges of the fewest ``max_span_ms`` windows covering the events."""
+    stamps = [event.timestamp for event in events]
+    windows = []
+    first = 0
+    while first < len(stamps):
+        end = bisect_right(stamps, stamps[first] + limits.max_span_ms, first)
+        windows.append((first, end))
+        first = end
+    return windows
+
+
+def _timestamp(event: LogEvent) -> int:
+    return event.timestamp

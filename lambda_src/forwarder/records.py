@@ -1,0 +1,310 @@
+"""Decode: one source record into log events bound for one destination, or an invalid verdict.
+
+Pure: no I/O. The payload forms, in the order they are recognised:
+
+1. gzip (raw bytes from Kinesis, or base64 text starting ``H4sI`` in an SQS body): decompressed
+   with a hard bound, then decoded as below; a CloudWatch Logs subscription-filter payload
+   (``messageType`` ``DATA_MESSAGE`` / ``CONTROL_MESSAGE``) is recognised here.
+2. A JSON object with ``logEvents``: many events in the PutLogEvents request shape.
+3. A JSON object with ``logGroupName`` / ``logStreamName``: one event.
+4. Anything else: one event whose message is the raw text, sent to the default destination.
+
+A JSON object that names any of those keys is taken at its word: if its shape is wrong the record
+is invalid, rather than forwarded somewhere its sender did not mean.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import zlib
+from collections.abc import Iterator
+from fnmatch import translate
+from typing import Any
+
+from forwarder.limits import (
+    ENTITY_KEY_ATTRIBUTE_NAMES,
+    ENTITY_MAX_ATTRIBUTES,
+    ENTITY_MAX_KEY_ATTRIBUTES,
+    ENTITY_MAX_KEY_LENGTH,
+    ENTITY_MAX_VALUE_LENGTH,
+    ENTITY_MIN_KEY_ATTRIBUTES,
+    EVENT_OVERHEAD_BYTES,
+    LOG_GROUP_NAME_CHARS,
+    LOG_STREAM_FORBIDDEN_CHARS,
+    MAX_MESSAGE_BYTES,
+    MAX_NAME_LENGTH,
+)
+from forwarder.model import (
+    DecodedRecord,
+    Destination,
+    Entity,
+    InvalidRecord,
+    LogEvent,
+    SourceRecord,
+)
+from forwarder.settings import Settings
+
+#: Largest decompressed payload accepted from one record; beyond it the record is a gzip bomb.
+MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
+#: Latest timestamp accepted (9999-12-31T23:59:59.999Z); anything later is not a real time.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BASE64_GZIP_PREFIX = "H4sI"  # base64 of the gzip magic and the deflate method byte
+_STRUCTURE_KEYS = ("messageType", "logEvents", "logGroupName", "logStreamName")
+
+
+class InvalidPayload(ValueError):
+    """Raised inside decoding; becomes an ``InvalidRecord`` with the message as reason."""
+
+
+class RecordDecoder:
+    """Turns ``SourceRecord`` values into ``DecodedRecord`` or ``InvalidRecord``.
+
+    Built once per cold start from ``Settings``: the allow-list is compiled to one regular
+    expression and the subscription renaming templates are kept ready.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._allowed = re.compile("|".join(translate(p) for p in settings.allowed_log_groups))
+        self._default = (
+            Destination(settings.default_log_group, settings.default_log_stream)
+            if settings.default_log_group and settings.default_log_stream
+            else None
+        )
+
+    def decode(self, record: SourceRecord, position: int) -> DecodedRecord | InvalidRecord:
+        """Decode one record; ``position`` is its index in the batch. Never raises."""
+        try:
+            return self._decode(record, position)
+        except InvalidPayload as error:
+            return InvalidRecord(str(error))
+
+    def _decode(self, record: SourceRecord, position: int) -> DecodedRecord:
+        if record.envelope_error is not None:
+            raise InvalidPayload(record.envelope_error)
+        text = _payload_text(record.payload)
+        document = _json_object(text)
+        if document is None:
+            return self._raw(text, record, position)
+        if "messageType" in document:
+            return self._subscription(document, position)
+        destination = self._destination(
+            _name(document, "logGroupName"),
+            _name(document, "logStreamName"),
+            _entity(document.get("entity")),
+        )
+        if "logEvents" in document:
+            items = document["logEvents"]
+            if not isinstance(items, list):
+                raise InvalidPayload("logEvents must be a list of {timestamp, message} objects")
+            pairs = (_event_fields(item, i, record.arrival_ms) for i, item in enumerate(items))
+            return _build(destination, pairs, position)
+        pair = _event_fields(document, None, record.arrival_ms)
+        return _build(destination, iter([pair]), position)
+
+    def _raw(self, text: str, record: SourceRecord, position: int) -> DecodedRecord:
+        if self._default is None:
+            raise InvalidPayload(
+                "payload is not a log event object and DEFAULT_LOG_GROUP/DEFAULT_LOG_STREAM "
+                "are not set, so it has no destination"
+            )
+        return _build(self._default, iter([(record.arrival_ms, text)]), position)
+
+    def _subscription(self, document: dict[str, Any], position: int) -> DecodedRecord:
+        kind = document["messageType"]
+        if kind == "CONTROL_MESSAGE":
+            return DecodedRecord(destination=None, events=[])
+        if kind != "DATA_MESSAGE":
+            raise InvalidPayload(f"unknown subscription messageType {kind!r}")
+        names = {key: _name(document, key) for key in ("logGroup", "logStream", "owner")}
+        destination = self._destination(
+            self._settings.subscription_log_group.format_map(names),
+            self._settings.subscription_log_stream.format_map(names),
+            None,
+        )
+        items = document.get("logEvents")
+        if not isinstance(items, list):
+            raise InvalidPayload("subscription logEvents must be a list")
+        pairs = (_event_fields(item, i, None) for i, item in enumerate(items))
+        return _build(destination, pairs, position)
+
+    def _destination(self, group: str, stream: str, entity: Entity | None) -> Destination:
+        if not 1 <= len(group) <= MAX_NAME_LENGTH or not set(group) <= LOG_GROUP_NAME_CHARS:
+            raise InvalidPayload(
+                f"log group name {group[:80]!r} is not valid: 1 to 512 letters, digits or . - _ / #"
+            )
+        if not 1 <= len(stream) <= MAX_NAME_LENGTH or set(stream) & LOG_STREAM_FORBIDDEN_CHARS:
+            raise InvalidPayload(
+                f"log stream name {stream[:80]!r} is not valid: 1 to 512 characters, none of : or *"
+            )
+        if not self._allowed.match(group):
+            raise InvalidPayload(
+                f"log group {group!r} is not allowed by ALLOWED_LOG_GROUPS "
+                f"({','.join(self._settings.allowed_log_groups)})"
+            )
+        return Destination(group, stream, entity)
+
+
+def _payload_text(payload: str | bytes) -> str:
+    """The payload as text, after bounded gunzip when it is gzip."""
+    if isinstance(payload, str):
+        if not payload.startswith(_BASE64_GZIP_PREFIX):
+            return payload
+        try:
+            payload = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            return payload  # plain text that happens to start with H4sI
+    if payload[:2] == _GZIP_MAGIC:
+        payload = _gunzip(payload)
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidPayload(f"payload is neither UTF-8 text nor gzip ({error.reason})") from None
+
+
+def _gunzip(data: bytes) -> bytes:
+    """Decompress every gzip member, refusing to produce more than MAX_DECOMPRESSED_BYTES."""
+    out = bytearray()
+    while data:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+        except zlib.error as error:
+            raise InvalidPayload(f"gzip payload is corrupt ({error})") from None
+        if len(out) > MAX_DECOMPRESSED_BYTES:
+            raise InvalidPayload(
+                f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes (possible gzip bomb)"
+            )
+        if not inflater.eof:
+            raise InvalidPayload("gzip payload is truncated")
+        data = inflater.unused_data
+    return bytes(out)
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """The text as a structured payload, or None when it is to be forwarded as raw text."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(document, dict) and any(key in document for key in _STRUCTURE_KEYS):
+        return document
+    return None
+
+
+def _name(document: dict[str, Any], key: str) -> str:
+    value = document.get(key)
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _entity(value: Any) -> Entity | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"keyAttributes", "attributes"}:
+        raise InvalidPayload("entity must be an object with keyAttributes and optional attributes")
+    keys = _string_map(value.get("keyAttributes"), "keyAttributes")
+    extra = _string_map(value.get("attributes", {}), "attributes")
+    if not ENTITY_MIN_KEY_ATTRIBUTES <= len(keys) <= ENTITY_MAX_KEY_ATTRIBUTES:
+        raise InvalidPayload(
+            f"entity.keyAttributes has {len(keys)} entries: "
+            f"{ENTITY_MIN_KEY_ATTRIBUTES} to {ENTITY_MAX_KEY_ATTRIBUTES} are allowed"
+        )
+    unknown = set(keys) - ENTITY_KEY_ATTRIBUTE_NAMES
+    if unknown:
+        raise InvalidPayload(
+            f"entity.keyAttributes {sorted(unknown)} not allowed: use "
+            f"{', '.join(sorted(ENTITY_KEY_ATTRIBUTE_NAMES))}"
+        )
+    if len(extra) > ENTITY_MAX_ATTRIBUTES:
+        raise InvalidPayload(f"entity.attributes has more than {ENTITY_MAX_ATTRIBUTES} entries")
+    return Entity(tuple(sorted(keys.items())), tuple(sorted(extra.items())))
+
+
+def _string_map(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"entity.{field} must be an object of strings")
+    for key, item in value.items():
+        if not isinstance(item, str) or not 1 <= len(key) <= ENTITY_MAX_KEY_LENGTH[field]:
+            raise InvalidPayload(f"entity.{field}[{key[:40]!r}] must be a string value")
+        if not 1 <= len(item) <= ENTITY_MAX_VALUE_LENGTH:
+            raise InvalidPayload(f"entity.{field}[{key!r}] must have 1 to 512 characters")
+    return value
+
+
+def _event_fields(item: Any, index: int | None, arrival_ms: int | None) -> tuple[int, str]:
+    """(timestamp, message) of one event object; ``arrival_ms`` fills a missing timestamp."""
+    where = "" if index is None else f"logEvents[{index}]."
+    if not isinstance(item, dict):
+        raise InvalidPayload(f"{where or 'event '}must be an object with timestamp and message")
+    raw_time = item.get("timestamp")
+    if raw_time is None and arrival_ms is not None:
+        timestamp = arrival_ms
+    elif isinstance(raw_time, int) and not isinstance(raw_time, bool):
+        timestamp = raw_time
+    elif isinstance(raw_time, float) and math.isfinite(raw_time):
+        timestamp = int(raw_time)
+    else:
+        raise InvalidPayload(
+            f"{where}timestamp must be milliseconds since the epoch, got {str(raw_time)[:40]!r}"
+        )
+    if not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        raise InvalidPayload(f"{where}timestamp {timestamp} is outside year 1970 to 9999")
+    message = item.get("message")
+    if isinstance(message, str):
+        return timestamp, message
+    if message is None:
+        raise InvalidPayload(f"{where}message is missing")
+    # Objects and arrays (and bare numbers or booleans) are sent as their compact JSON text.
+    return timestamp, json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def _build(
+    destination: Destination, pairs: Iterator[tuple[int, str]], position: int
+) -> DecodedRecord:
+    events: list[LogEvent] = []
+    skipped = split = 0
+    for timestamp, message in pairs:
+        if not message:
+            skipped += 1
+            continue
+        if message.isascii():
+            size = len(message)
+            if size <= MAX_MESSAGE_BYTES:
+                events.append(LogEvent(timestamp, message, size + EVENT_OVERHEAD_BYTES, position))
+                continue
+        parts = split_message(message)
+        split += len(parts) - 1
+        events.extend(
+            LogEvent(timestamp, part, size + EVENT_OVERHEAD_BYTES, position) for part, size in parts
+        )
+    return DecodedRecord(destination, events, skipped, split)
+
+
+def split_message(message: str, limit: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+    """Cut ``message`` into parts of at most ``limit`` UTF-8 bytes, on character boundaries.
+
+    Returns ``(part, utf8_size)`` pairs; joined, the parts give back the message exactly.
+    """
+    data = message.encode("utf-8")
+    if len(data) <= limit:
+        return [(message, len(data))]
+    parts: list[tuple[str, int]] = []
+    start = 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        # Step back over UTF-8 continuation bytes (10xxxxxx) so no character is cut in two.
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1
+        parts.append((data[start:end].decode("utf-8"), end - start))
+        start = end
+    return parts

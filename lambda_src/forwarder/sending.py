@@ -1,0 +1,207 @@
+"""Send: the only code that talks to CloudWatch Logs.
+
+It takes planned requests and returns, per request, what the service accepted and rejected. It
+knows nothing about records. Retries of throttling, 5xx and connection errors are botocore's own
+(standard retry mode, configured in ``make_logs_client``); what still fails after them is reported
+as the request's failure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from forwarder.model import PlannedRequest, Rejection, RequestOutcome
+
+_THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "LimitExceededException"}
+)
+
+
+def make_logs_client(max_concurrent_requests: int, max_attempts: int = 5) -> Any:
+    """A CloudWatch Logs client with botocore's standard retry mode and bounded timeouts.
+
+    Endpoints come from botocore itself (``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS``), never from here.
+    """
+    config = Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=3,
+        read_timeout=15,
+        max_pool_connections=max_concurrent_requests,
+        tcp_keepalive=True,
+    )
+    return boto3.client("logs", config=config)
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """The invocation's time budget: ``remaining_ms`` is the Lambda context's clock, and
+    ``reserve_ms`` is kept back for dead-lettering, the response and the metrics."""
+
+    remaining_ms: Callable[[], int]
+    reserve_ms: int
+
+    def allows_request(self) -> bool:
+        return self.remaining_ms() > self.reserve_ms
+
+    def seconds_left(self) -> float:
+        return max(0.0, (self.remaining_ms() - self.reserve_ms) / 1000)
+
+
+class LogsSender:
+    """Sends planned requests concurrently on a bounded pool and reports their outcomes.
+
+    A missing log stream is created (and a missing log group, when allowed) on the first
+    ``ResourceNotFoundException``; creation races are harmless. No sequence token is ever sent.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_concurrent_requests: int,
+        create_log_streams: bool,
+        create_log_groups: bool,
+    ) -> None:
+        self._client = client
+        self._pool = ThreadPoolExecutor(max_concurrent_requests, thread_name_prefix="put-logs")
+        self._create_streams = create_log_streams
+        self._create_groups = create_log_groups
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def send(self, requests: Sequence[PlannedRequest], deadline: Deadline) -> list[RequestOutcome]:
+        """Send every request; one outcome per request, in the same order. Never raises.
+
+        Requests that cannot start before the deadline, or have not finished by it, are reported
+        ``OUT_OF_TIME`` (one still in flight may land later; its records are retried, so a
+        duplicate is possible, a loss is not).
+        """
+        if not requests:
+            return []
+        futures = [self._pool.submit(self._send_one, request, deadline) for request in requests]
+        wait(futures, timeout=deadline.seconds_left())
+        outcomes = []
+        for request, future in zip(requests, futures, strict=True):
+            if not future.done():
+                future.cancel()
+                outcomes.append(
+                    RequestOutcome(request, Rejection.OUT_OF_TIME, "no answer before the deadline")
+                )
+            elif future.exception() is not None:
+                error = future.exception()
+                outcomes.append(RequestOutcome(request, Rejection.UNAVAILABLE, repr(error)))
+            else:
+                outcomes.append(future.result())
+        return outcomes
+
+    def _send_one(self, request: PlannedRequest, deadline: Deadline) -> RequestOutcome:
+        if not deadline.allows_request():
+            return RequestOutcome(request, Rejection.OUT_OF_TIME, "too little time left to send")
+        try:
+            try:
+                return self._put(request)
+            except ClientError as error:
+                if _code(error) != "ResourceNotFoundException":
+                    raise
+                missing = self._create_destination(request)
+                if missing is not None:
+                    return RequestOutcome(request, Rejection.MISSING_DESTINATION, missing)
+                return self._put(request)
+        except ClientError as error:
+            return _failed(request, error)
+        except BotoCoreError as error:  # connection errors left after botocore's retries
+            return RequestOutcome(request, Rejection.UNAVAILABLE, str(error))
+
+    def _put(self, request: PlannedRequest) -> RequestOutcome:
+        destination = request.destination
+        arguments: dict[str, Any] = {
+            "logGroupName": destination.log_group,
+            "logStreamName": destination.log_stream,
+            "logEvents": [{"timestamp": e.timestamp, "message": e.message} for e in request.events],
+        }
+        if destination.entity is not None:
+            arguments["entity"] = destination.entity.to_api()
+        try:
+            response = self._client.put_log_events(**arguments)
+        except ClientError as error:
+            code = _code(error)
+            if code == "DataAlreadyAcceptedException":
+                return RequestOutcome(request)
+            if code != "InvalidSequenceTokenException":
+                raise
+            # Sequence tokens are ignored by the service today; a stale one is retried without.
+            response = self._client.put_log_events(**arguments)
+        rejected = response.get("rejectedLogEventsInfo") or {}
+        entity = response.get("rejectedEntityInfo") or {}
+        return RequestOutcome(
+            request,
+            too_new_start=rejected.get("tooNewLogEventStartIndex"),
+            too_old_end=rejected.get("tooOldLogEventEndIndex"),
+            expired_end=rejected.get("expiredLogEventEndIndex"),
+            entity_rejection=entity.get("errorType"),
+        )
+
+    def _create_destination(self, request: PlannedRequest) -> str | None:
+        """Create the missing stream (and group, when allowed). Returns why it could not."""
+        group, stream = request.destination.log_group, request.destination.log_stream
+        if not self._create_streams:
+            return f"log stream {group}:{stream} does not exist and CREATE_LOG_STREAMS is false"
+        with self._lock_for(group, stream):  # one creator per stream; the others wait, then put
+            try:
+                self._create_stream(group, stream)
+            except ClientError as error:
+                if _code(error) != "ResourceNotFoundException":
+                    raise
+                if not self._create_groups:
+                    return f"log group {group} does not exist and CREATE_LOG_GROUPS is false"
+                self._ignore_existing(self._client.create_log_group, logGroupName=group)
+                self._create_stream(group, stream)
+        return None
+
+    def _create_stream(self, group: str, stream: str) -> None:
+        self._ignore_existing(
+            self._client.create_log_stream, logGroupName=group, logStreamName=stream
+        )
+
+    @staticmethod
+    def _ignore_existing(call: Callable[..., Any], **arguments: str) -> None:
+        try:
+            call(**arguments)
+        except ClientError as error:
+            if _code(error) != "ResourceAlreadyExistsException":
+                raise
+
+    def _lock_for(self, group: str, stream: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((group, stream), threading.Lock())
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _failed(request: PlannedRequest, error: ClientError) -> RequestOutcome:
+    code = _code(error)
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    detail = f"{code}: {error.response.get('Error', {}).get('Message', '')}"
+    if code in _THROTTLING_CODES:
+        reason = Rejection.THROTTLED
+    elif code == "ResourceNotFoundException":
+        reason = Rejection.MISSING_DESTINATION
+    elif code in {"AccessDeniedException", "UnrecognizedClientException"}:
+        reason = Rejection.ACCESS_DENIED
+    elif code == "InvalidParameterException":
+        reason = Rejection.REFUSED
+    elif status >= 500 or status == 0:
+        reason = Rejection.UNAVAILABLE
+    else:
+        reason = Rejection.UNAVAILABLE if status in {408, 429} else Rejection.REFUSED
+    return RequestOutcome(request, reason, detail)

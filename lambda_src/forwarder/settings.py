@@ -1,0 +1,167 @@
+"""Configuration: every environment variable the function reads, its default and its validation.
+
+``Settings.from_env`` runs once per cold start. A bad value raises ``ConfigurationError`` naming
+the variable and what it accepts, so a misconfigured function fails at start, visibly, instead of
+mishandling records.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from forwarder.limits import LOG_GROUP_NAME_CHARS, LOG_STREAM_FORBIDDEN_CHARS, MAX_NAME_LENGTH
+
+
+class ConfigurationError(ValueError):
+    """An environment variable holds a value the function cannot work with."""
+
+
+class InvalidRecordPolicy(StrEnum):
+    """What happens to a record that can never succeed (malformed, not allowed, too old)."""
+
+    FAIL = "fail"  # reported in batchItemFailures: SQS redrive moves it to the queue's DLQ
+    DEAD_LETTER = "dead-letter"  # payload and reason sent to DEAD_LETTER_QUEUE_URL
+    DROP = "drop"  # logged and counted only
+
+
+DEFAULT_METRICS_NAMESPACE = "CloudWatchLogsForwarder"
+SUBSCRIPTION_PLACEHOLDERS = frozenset({"logGroup", "logStream", "owner"})
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed configuration of the forwarder. Defaults are the documented ones."""
+
+    default_log_group: str | None = None
+    default_log_stream: str | None = None
+    allowed_log_groups: tuple[str, ...] = ("*",)
+    create_log_streams: bool = True
+    create_log_groups: bool = False
+    invalid_records: InvalidRecordPolicy = InvalidRecordPolicy.FAIL
+    dead_letter_queue_url: str | None = None
+    max_concurrent_requests: int = 8
+    subscription_log_group: str = "{logGroup}"
+    subscription_log_stream: str = "{logStream}"
+    time_reserve_ms: int = 3000
+    metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every variable; raise ``ConfigurationError`` on the first bad one."""
+        group = _optional(env, "DEFAULT_LOG_GROUP")
+        stream = _optional(env, "DEFAULT_LOG_STREAM")
+        if group is not None:
+            _check_group_name("DEFAULT_LOG_GROUP", group)
+        if stream is not None:
+            _check_stream_name("DEFAULT_LOG_STREAM", stream)
+        if (group is None) != (stream is None):
+            raise ConfigurationError(
+                "DEFAULT_LOG_GROUP and DEFAULT_LOG_STREAM go together: set both or neither"
+            )
+        policy_text = env.get("INVALID_RECORDS", "fail").strip().lower()
+        try:
+            policy = InvalidRecordPolicy(policy_text)
+        except ValueError:
+            raise ConfigurationError(
+                f"INVALID_RECORDS={policy_text!r}: accepts fail, dead-letter or drop"
+            ) from None
+        dead_letter_url = _optional(env, "DEAD_LETTER_QUEUE_URL")
+        if policy is InvalidRecordPolicy.DEAD_LETTER and dead_letter_url is None:
+            raise ConfigurationError(
+                "INVALID_RECORDS=dead-letter needs DEAD_LETTER_QUEUE_URL (an SQS queue URL)"
+            )
+        return cls(
+            default_log_group=group,
+            default_log_stream=stream,
+            allowed_log_groups=_patterns(env.get("ALLOWED_LOG_GROUPS", "*")),
+            create_log_streams=_boolean(env, "CREATE_LOG_STREAMS", default=True),
+            create_log_groups=_boolean(env, "CREATE_LOG_GROUPS", default=False),
+            invalid_records=policy,
+            dead_letter_queue_url=dead_letter_url,
+            max_concurrent_requests=_integer(env, "MAX_CONCURRENT_REQUESTS", 8, low=1, high=64),
+            subscription_log_group=_template(env, "SUBSCRIPTION_LOG_GROUP", "{logGroup}"),
+            subscription_log_stream=_template(env, "SUBSCRIPTION_LOG_STREAM", "{logStream}"),
+            time_reserve_ms=_integer(env, "TIME_RESERVE_MS", 3000, low=0, high=600_000),
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
+        )
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}={value!r}: accepts true or false")
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r}: accepts a whole number") from None
+    if not low <= number <= high:
+        raise ConfigurationError(f"{name}={number}: accepts {low} to {high}")
+    return number
+
+
+_PATTERN = re.compile(r"[\.\-_/#A-Za-z0-9*?]+")
+
+
+def _patterns(value: str) -> tuple[str, ...]:
+    patterns = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not patterns:
+        raise ConfigurationError("ALLOWED_LOG_GROUPS is empty: give glob patterns, e.g. /app/*")
+    for pattern in patterns:
+        # Only * and ? as wildcards: the same patterns become IAM resource ARNs, which know no more.
+        if len(pattern) > MAX_NAME_LENGTH or not _PATTERN.fullmatch(pattern):
+            raise ConfigurationError(
+                f"ALLOWED_LOG_GROUPS pattern {pattern!r}: accepts log group name characters "
+                "(letters, digits, . - _ / #) and the wildcards * and ?"
+            )
+    return patterns
+
+
+def _template(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+    except ValueError as error:
+        raise ConfigurationError(f"{name}={value!r}: not a valid template ({error})") from None
+    unknown = fields - SUBSCRIPTION_PLACEHOLDERS
+    if unknown:
+        raise ConfigurationError(
+            f"{name}={value!r}: unknown placeholder(s) {sorted(unknown)}; "
+            "accepts {logGroup}, {logStream} and {owner}"
+        )
+    return value
+
+
+def _check_group_name(variable: str, name: str) -> None:
+    if len(name) > MAX_NAME_LENGTH or not set(name) <= LOG_GROUP_NAME_CHARS:
+        raise ConfigurationError(
+            f"{variable}={name!r}: a log group name has 1 to 512 letters, digits or . - _ / #"
+        )
+
+
+def _check_stream_name(variable: str, name: str) -> None:
+    if len(name) > MAX_NAME_LENGTH or set(name) & LOG_STREAM_FORBIDDEN_CHARS:
+        raise ConfigurationError(
+            f"{variable}={name!r}: a log stream name has 1 to 512 characters, none of : or *"
+        )

@@ -1,0 +1,78 @@
+"""The Lambda event's envelope, read with Powertools' event source data classes.
+
+Turns an SQS or Kinesis event into ``SourceRecord`` values. An envelope that cannot be read (bad
+base64, an unknown event source) still yields a record, marked with ``envelope_error``, so that it
+is reported like any other invalid record instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+import binascii
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from forwarder.model import SourceRecord
+
+SQS = "aws:sqs"
+KINESIS = "aws:kinesis"
+
+
+def source_records(event: Any) -> tuple[str, list[SourceRecord]]:
+    """The event's source (``aws:sqs`` or ``aws:kinesis``) and its records, in batch order."""
+    raw_records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(raw_records, list):
+        return "unknown", []
+    records = [_record(raw) for raw in raw_records if isinstance(raw, dict)]
+    sources = {raw.get("eventSource") for raw in raw_records if isinstance(raw, dict)}
+    source = sources.pop() if len(sources) == 1 else "mixed"
+    return str(source), records
+
+
+def _record(raw: dict[str, Any]) -> SourceRecord:
+    source = raw.get("eventSource")
+    if source == SQS:
+        return _sqs(SQSRecord(raw))
+    if source == KINESIS:
+        return _kinesis(KinesisStreamRecord(raw))
+    record_id = str(raw.get("messageId") or raw.get("eventID") or "unknown")
+    return SourceRecord(
+        record_id, "", _now_ms(), envelope_error=f"unsupported eventSource {source!r}"
+    )
+
+
+def _sqs(record: SQSRecord) -> SourceRecord:
+    attributes = record.attributes
+    try:
+        arrival_ms = int(attributes.sent_timestamp)
+    except (KeyError, TypeError, ValueError):
+        arrival_ms = _now_ms()
+    body = record.get("body")
+    return SourceRecord(
+        record_id=record.message_id,
+        payload=body if isinstance(body, str) else "",
+        arrival_ms=arrival_ms,
+        message_group=attributes.message_group_id,
+        envelope_error=None if isinstance(body, str) else "SQS record has no body",
+    )
+
+
+def _kinesis(record: KinesisStreamRecord) -> SourceRecord:
+    payload = record.kinesis
+    try:
+        arrival_ms = int(float(payload.approximate_arrival_timestamp) * 1000)
+    except (KeyError, TypeError, ValueError):
+        arrival_ms = _now_ms()
+    try:
+        data: str | bytes = payload.data_as_bytes()
+        error = None
+    except (binascii.Error, ValueError, TypeError, KeyError) as problem:
+        data = str(payload.get("data", ""))
+        error = f"Kinesis data is not valid base64 ({problem})"
+    return SourceRecord(payload.sequence_number, data, arrival_ms, envelope_error=error)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

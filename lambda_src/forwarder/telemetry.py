@@ -1,0 +1,53 @@
+"""Observability: one structured log line per record not delivered, one summary per invocation,
+and the counts as CloudWatch metrics in EMF (Powertools Logger and Metrics)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from forwarder.forwarding import ForwardingResult
+
+_BYTES = frozenset({"BytesSent"})
+
+
+def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
+    """Log every failure with the record's id and reason, the summary, and add the metrics."""
+    for failure in result.failures:
+        logger.warning(
+            "record not delivered",
+            record_id=failure.record_id,
+            disposition=failure.disposition,
+            reason=failure.reason,
+        )
+    for error_type, count in result.entity_rejections.items():
+        logger.warning("entity rejected", error_type=error_type, requests=count)
+    rejected = {reason.value: count for reason, count in result.rejected_events.items()}
+    logger.info(
+        "batch forwarded",
+        source=result.source,
+        records=result.records,
+        **{_snake(name): value for name, value in sorted(result.counts.items())},
+        events_rejected=rejected,
+    )
+    metrics.add_metric("RecordsReceived", MetricUnit.Count, result.records)
+    for name in (
+        "RecordsFailed",
+        "RecordsInvalid",
+        "RecordsDeadLettered",
+        "RecordsDropped",
+        "EventsForwarded",
+        "EventsSkipped",
+        "EventsSplit",
+        "RequestsSent",
+        "BytesSent",
+    ):
+        unit = MetricUnit.Bytes if name in _BYTES else MetricUnit.Count
+        metrics.add_metric(name, unit, result.counts.get(name, 0))
+    for reason, count in result.rejected_events.items():
+        metrics.add_metric(f"EventsRejected.{reason.value}", MetricUnit.Count, count)
+    metrics.add_metric("EntityRejections", MetricUnit.Count, sum(result.entity_rejections.values()))
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

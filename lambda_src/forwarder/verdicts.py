@@ -1,0 +1,64 @@
+"""Judge: map what happened to events back to the records that carried them.
+
+Pure: no I/O. A record is delivered only when every one of its events was accepted; otherwise its
+verdict counts the lost events by reason. The FIFO rule is here too: once a record of a message
+group fails, every later record of that group in the batch fails with it, so order is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from forwarder.model import (
+    DecodedRecord,
+    InvalidRecord,
+    RecordVerdict,
+    RequestOutcome,
+    SourceRecord,
+)
+from forwarder.planning import Plan
+
+
+def judge(
+    records: Sequence[SourceRecord],
+    decoded: Sequence[DecodedRecord | InvalidRecord | None],
+    plan: Plan,
+    outcomes: Iterable[RequestOutcome],
+) -> list[RecordVerdict]:
+    """One verdict per record, in batch order. ``decoded[i]`` is None for a record held back
+    (FIFO-blocked) before planning; its verdict says so."""
+    verdicts = [RecordVerdict(record.record_id) for record in records]
+    for verdict, result in zip(verdicts, decoded, strict=True):
+        if isinstance(result, InvalidRecord):
+            verdict.invalid_reason = result.reason
+    for event, reason in plan.prejudged:
+        rejections = verdicts[event.record].rejections
+        rejections[reason] = rejections.get(reason, 0) + 1
+    for outcome in outcomes:
+        for index, event in enumerate(outcome.request.events):
+            verdict = verdicts[event.record]
+            reason = outcome.rejection_of(index)
+            if reason is None:
+                verdict.accepted_events += 1
+            else:
+                verdict.rejections[reason] = verdict.rejections.get(reason, 0) + 1
+    return verdicts
+
+
+def fifo_blocked(records: Sequence[SourceRecord], failed: Iterable[int]) -> dict[int, int]:
+    """Positions of records that follow a failed record of the same message group, each mapped
+    to the position of the first failure of its group. Records without a group are never
+    blocked (standard queues and Kinesis)."""
+    failed = set(failed)
+    first_failure: dict[str, int] = {}
+    blocked: dict[int, int] = {}
+    for position, record in enumerate(records):
+        group = record.message_group
+        if group is None:
+            continue
+        if group in first_failure:
+            if position not in failed:
+                blocked[position] = first_failure[group]
+        elif position in failed:
+            first_failure[group] = position
+    return blocked
