@@ -26,7 +26,9 @@ metrics = Metrics(namespace=settings.metrics_namespace)
 forwarder = Forwarder(
     settings,
     LogsSender(
-        make_logs_client(settings.max_concurrent_requests),
+        make_logs_client(
+            settings.max_concurrent_requests, settings.retry_mode, settings.max_attempts
+        ),
         max_concurrent_requests=settings.max_concurrent_requests,
         create_log_streams=settings.create_log_streams,
         create_log_groups=settings.create_log_groups,

@@ -25,13 +25,16 @@ _THROTTLING_CODES = frozenset(
 )
 
 
-def make_logs_client(max_concurrent_requests: int, max_attempts: int = 5) -> Any:
-    """A CloudWatch Logs client with botocore's standard retry mode and bounded timeouts.
+def make_logs_client(
+    max_concurrent_requests: int, retry_mode: str = "standard", max_attempts: int = 5
+) -> Any:
+    """A CloudWatch Logs client with botocore's retries (standard or adaptive mode) and
+    bounded timeouts.
 
     Endpoints come from botocore itself (``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS``), never from here.
     """
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
         connect_timeout=3,
         read_timeout=15,
         max_pool_connections=max_concurrent_requests,

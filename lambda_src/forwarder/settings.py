@@ -49,6 +49,8 @@ class Settings:
     subscription_log_group: str = "{logGroup}"
     subscription_log_stream: str = "{logStream}"
     time_reserve_ms: int = 3000
+    retry_mode: str = "standard"
+    max_attempts: int = 5
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
 
     @classmethod
@@ -88,6 +90,9 @@ class Settings:
             subscription_log_group=_template(env, "SUBSCRIPTION_LOG_GROUP", "{logGroup}"),
             subscription_log_stream=_template(env, "SUBSCRIPTION_LOG_STREAM", "{logStream}"),
             time_reserve_ms=_integer(env, "TIME_RESERVE_MS", 3000, low=0, high=600_000),
+            # botocore's own variables, read here so the forwarder's defaults are explicit.
+            retry_mode=_choice(env, "AWS_RETRY_MODE", "standard", ("standard", "adaptive")),
+            max_attempts=_integer(env, "AWS_MAX_ATTEMPTS", 5, low=1, high=20),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
         )
 
@@ -106,6 +111,13 @@ def _boolean(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise ConfigurationError(f"{name}={value!r}: accepts true or false")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r}: accepts {' or '.join(choices)}")
+    return value
 
 
 def _integer(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
