@@ -54,6 +54,8 @@ class StrictState:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     reject_entities: str | None = None  # errorType to answer for every request with an entity
+    in_flight: int = 0  # PutLogEvents calls being answered now, and the most at once
+    max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def calls_of(self, operation: str) -> list[dict[str, Any]]:
@@ -90,6 +92,7 @@ class StrictLogsProxy:
             self.state.calls.clear()
             self.state.faults.clear()
             self.state.reject_entities = None
+            self.state.max_in_flight = 0
 
     def __enter__(self) -> StrictLogsProxy:
         self._thread.start()
@@ -170,6 +173,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.calls.append((operation, document))
             queue = self.state.faults.get(operation)
             fault = queue.popleft() if queue else None
+            if operation == "PutLogEvents":
+                self.state.in_flight += 1
+                self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+        try:
+            self._answer(operation, document, body, fault)
+        finally:
+            if operation == "PutLogEvents":
+                with self.state.lock:
+                    self.state.in_flight -= 1
+
+    def _answer(
+        self, operation: str, document: dict[str, Any], body: bytes, fault: Fault | None
+    ) -> None:
         if fault is not None:
             if fault.kind == "drop":
                 self.close_connection = True

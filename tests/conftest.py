@@ -109,6 +109,7 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, aws_endpoints: None) -> Callab
             "CREATE_LOG_STREAMS",
             "TIME_RESERVE_MS",
             "AWS_MAX_ATTEMPTS",
+            "MAX_CONCURRENT_REQUESTS",
         ):
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():

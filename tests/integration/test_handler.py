@@ -369,3 +369,15 @@ def test_events_without_records_do_nothing(load_handler, strict, event):
     handler = load_handler(**ALLOW)
     assert handler.handler(event, LambdaContext()) == {"batchItemFailures": []}
     assert strict.state.calls == []
+
+
+def test_requests_run_concurrently_up_to_the_bound(load_handler, strict, logs, log_group):
+    handler = load_handler(**ALLOW, MAX_CONCURRENT_REQUESTS="4")
+    streams = [f"c{i}" for i in range(10)]
+    for stream in streams:
+        logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
+    strict.inject("PutLogEvents", "delay", len(streams), seconds=0.3)
+    event = sqs_event([one_event(log_group, s, "x", now_ms()) for s in streams])
+
+    assert failed_ids(handler.handler(event, LambdaContext())) == []
+    assert strict.state.max_in_flight == 4
