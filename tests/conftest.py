@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,6 +70,10 @@ def strict(strict_proxy: StrictLogsProxy, aws_endpoints: None) -> Iterator[Stric
     """The strict layer, clean for this test; any shape violation fails the test."""
     strict_proxy.reset()
     yield strict_proxy
+    # A request abandoned at a deadline is still in flight: let it finish inside this test.
+    waited_until = time.monotonic() + 15
+    while strict_proxy.state.in_flight and time.monotonic() < waited_until:
+        time.sleep(0.05)
     violations = list(strict_proxy.state.violations)
     strict_proxy.reset()
     assert not violations, f"requests the real service would refuse: {violations}"

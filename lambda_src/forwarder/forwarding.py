@@ -95,9 +95,7 @@ class Forwarder:
         outcomes = self._sender.send(
             plan.requests, Deadline(remaining_ms, self._settings.time_reserve_ms)
         )
-        verdicts = judge(records, decoded, plan, outcomes)
-        for position, first in held_back.items():
-            verdicts[position].blocked_by = records[first].record_id
+        verdicts = judge(records, decoded, plan, outcomes, held_back)
 
         for outcome in outcomes:
             if outcome.failure is not Rejection.OUT_OF_TIME:

@@ -165,5 +165,5 @@ class RecordVerdict:
             return self.invalid_reason
         if self.blocked_by is not None:
             return f"held back: record {self.blocked_by} of the same message group failed first"
-        lost = ", ".join(f"{count} {reason.value}" for reason, count in self.rejections.items())
+        lost = ", ".join(f"{n} {reason.value}" for reason, n in sorted(self.rejections.items()))
         return f"events not accepted: {lost}; {self.accepted_events} accepted"

@@ -139,7 +139,11 @@ class RecordDecoder:
             raise InvalidPayload(
                 f"log group name {group[:80]!r} is not valid: 1 to 512 letters, digits or . - _ / #"
             )
-        if not 1 <= len(stream) <= MAX_NAME_LENGTH or set(stream) & LOG_STREAM_FORBIDDEN_CHARS:
+        if (
+            not 1 <= len(stream) <= MAX_NAME_LENGTH
+            or set(stream) & LOG_STREAM_FORBIDDEN_CHARS
+            or not _is_unicode(stream)
+        ):
             raise InvalidPayload(
                 f"log stream name {stream[:80]!r} is not valid: 1 to 512 characters, none of : or *"
             )
@@ -236,7 +240,7 @@ def _string_map(value: Any, field: str) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(item, str) or not 1 <= len(key) <= ENTITY_MAX_KEY_LENGTH[field]:
             raise InvalidPayload(f"entity.{field}[{key[:40]!r}] must be a string value")
-        if not 1 <= len(item) <= ENTITY_MAX_VALUE_LENGTH:
+        if not 1 <= len(item) <= ENTITY_MAX_VALUE_LENGTH or not _is_unicode(key + item):
             raise InvalidPayload(f"entity.{field}[{key!r}] must have 1 to 512 characters")
     return value
 
@@ -282,7 +286,12 @@ def _build(
             if size <= MAX_MESSAGE_BYTES:
                 events.append(LogEvent(timestamp, message, size + EVENT_OVERHEAD_BYTES, position))
                 continue
-        parts = split_message(message)
+        try:
+            parts = split_message(message)
+        except UnicodeEncodeError:
+            raise InvalidPayload(
+                "message is not valid Unicode (a lone surrogate, e.g. half of an emoji)"
+            ) from None
         split += len(parts) - 1
         events.extend(
             LogEvent(timestamp, part, size + EVENT_OVERHEAD_BYTES, position) for part, size in parts
@@ -290,11 +299,24 @@ def _build(
     return DecodedRecord(destination, events, skipped, split)
 
 
+def _is_unicode(text: str) -> bool:
+    """False for text with lone surrogates, which JSON escapes allow but UTF-8 cannot carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def split_message(message: str, limit: int = MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
     """Cut ``message`` into parts of at most ``limit`` UTF-8 bytes, on character boundaries.
 
     Returns ``(part, utf8_size)`` pairs; joined, the parts give back the message exactly.
+    ``limit`` must hold the longest UTF-8 character (4 bytes). Raises ``UnicodeEncodeError``
+    for text with lone surrogates.
     """
+    if limit < 4:
+        raise ValueError(f"limit {limit} cannot hold a 4-byte UTF-8 character")
     data = message.encode("utf-8")
     if len(data) <= limit:
         return [(message, len(data))]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -66,7 +66,7 @@ class Settings:
             raise ConfigurationError(
                 "DEFAULT_LOG_GROUP and DEFAULT_LOG_STREAM go together: set both or neither"
             )
-        policy_text = env.get("INVALID_RECORDS", "fail").strip().lower()
+        policy_text = env.get("INVALID_RECORDS", "").strip().lower() or "fail"
         try:
             policy = InvalidRecordPolicy(policy_text)
         except ValueError:
@@ -87,8 +87,12 @@ class Settings:
             invalid_records=policy,
             dead_letter_queue_url=dead_letter_url,
             max_concurrent_requests=_integer(env, "MAX_CONCURRENT_REQUESTS", 8, low=1, high=64),
-            subscription_log_group=_template(env, "SUBSCRIPTION_LOG_GROUP", "{logGroup}"),
-            subscription_log_stream=_template(env, "SUBSCRIPTION_LOG_STREAM", "{logStream}"),
+            subscription_log_group=_template(
+                env, "SUBSCRIPTION_LOG_GROUP", "{logGroup}", _check_group_name
+            ),
+            subscription_log_stream=_template(
+                env, "SUBSCRIPTION_LOG_STREAM", "{logStream}", _check_stream_name
+            ),
             time_reserve_ms=_integer(env, "TIME_RESERVE_MS", 3000, low=0, high=600_000),
             # botocore's own variables, read here so the forwarder's defaults are explicit.
             retry_mode=_choice(env, "AWS_RETRY_MODE", "standard", ("standard", "adaptive")),
@@ -150,7 +154,14 @@ def _patterns(value: str) -> tuple[str, ...]:
     return patterns
 
 
-def _template(env: Mapping[str, str], name: str, default: str) -> str:
+#: Names as a subscription payload may carry them, to try a template on at start.
+_SAMPLE_NAMES = {"logGroup": "/aws/sample-group", "logStream": "sample-stream", "owner": "1234"}
+
+
+def _template(
+    env: Mapping[str, str], name: str, default: str, check: Callable[[str, str], None]
+) -> str:
+    """A renaming template: only known placeholders, and a valid name when filled in."""
     value = env.get(name, "").strip() or default
     try:
         fields = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
@@ -162,6 +173,13 @@ def _template(env: Mapping[str, str], name: str, default: str) -> str:
             f"{name}={value!r}: unknown placeholder(s) {sorted(unknown)}; "
             "accepts {logGroup}, {logStream} and {owner}"
         )
+    try:
+        sample = value.format_map(_SAMPLE_NAMES)
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise ConfigurationError(
+            f"{name}={value!r}: placeholders take no conversion or format spec ({error})"
+        ) from None
+    check(f"{name} (filled in as {sample!r})", sample)
     return value
 
 

@@ -7,7 +7,7 @@ group fails, every later record of that group in the batch fails with it, so ord
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from forwarder.model import (
     DecodedRecord,
@@ -21,16 +21,19 @@ from forwarder.planning import Plan
 
 def judge(
     records: Sequence[SourceRecord],
-    decoded: Sequence[DecodedRecord | InvalidRecord | None],
+    decoded: Sequence[DecodedRecord | InvalidRecord],
     plan: Plan,
     outcomes: Iterable[RequestOutcome],
+    held_back: Mapping[int, int] | None = None,
 ) -> list[RecordVerdict]:
-    """One verdict per record, in batch order. ``decoded[i]`` is None for a record held back
-    (FIFO-blocked) before planning; its verdict says so."""
+    """One verdict per record, in batch order. ``held_back`` maps the positions of records not
+    sent because of the FIFO rule to the position of the failure that held them back."""
     verdicts = [RecordVerdict(record.record_id) for record in records]
     for verdict, result in zip(verdicts, decoded, strict=True):
         if isinstance(result, InvalidRecord):
             verdict.invalid_reason = result.reason
+    for position, first in (held_back or {}).items():
+        verdicts[position].blocked_by = records[first].record_id
     for event, reason in plan.prejudged:
         rejections = verdicts[event.record].rejections
         rejections[reason] = rejections.get(reason, 0) + 1

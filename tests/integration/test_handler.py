@@ -341,8 +341,9 @@ def test_persistent_throttling_fails_the_records_it_carried(load_handler, strict
     assert len(strict.state.calls_of("PutLogEvents")) == 2  # one request, botocore's 2 attempts
 
 
-def test_slow_endpoint_with_little_time_fails_in_time(load_handler, strict, log_group):
+def test_slow_endpoint_with_little_time_fails_in_time(load_handler, strict, logs, log_group):
     handler = load_handler(**ALLOW, TIME_RESERVE_MS="500")
+    logs.create_log_stream(logGroupName=log_group, logStreamName="slow")
     strict.inject("PutLogEvents", "delay", 1, seconds=4)
     event = sqs_event([one_event(log_group, "slow", "late", now_ms())])
     context = LambdaContext(budget_ms=2000)
