@@ -11,11 +11,13 @@ The packing, per destination:
 2. The rest are sorted by timestamp (stable) and cut contiguously: walk in time order and start
    a new request when the next event would break a rule. This is what other forwarders do, and
    it is optimal when events are small. When it meets the lower bound the plan is done.
-3. Otherwise, the events are covered by the fewest 24 h windows (greedy from the earliest) and
-   each window is packed first-fit-decreasing: largest events first, each into the first request
-   with room. Chronological order only matters inside a request, so large events can fill the
-   gaps that a contiguous cut leaves. The smaller of the two packings is kept, so the plan never
-   uses more requests than the contiguous cut.
+3. Otherwise two first-fit-decreasing packings are tried: largest events first, each into the
+   first request with room. Chronological order only matters inside a request, so large events
+   can fill the gaps that a contiguous cut leaves. One first covers the events with the fewest
+   24 h windows (greedy from the earliest) and packs each window on its own; the other lets each
+   request span any 24 h, placing an event wherever the request's span stays within the limit
+   (it finds packings that straddle the greedy windows' edges). The smallest of the three
+   packings is kept, so the plan never uses more requests than the contiguous cut.
 
 ``lower_bound`` is the largest of ceil(bytes / max_bytes), ceil(events / max_events) and the
 number of 24 h windows; the plan reaches it whenever the events are small next to the limits.
@@ -90,8 +92,16 @@ def _pack(events: Sequence[LogEvent], limits: BatchLimits) -> tuple[list[list[Lo
     contiguous = contiguous_cut(events, limits)
     if len(contiguous) <= bound:
         return contiguous, bound
-    decreasing = _first_fit_decreasing(events, windows, limits)
-    return (decreasing if len(decreasing) < len(contiguous) else contiguous), bound
+    best = contiguous
+    for candidate in (
+        _first_fit_decreasing(events, windows, limits),
+        _spanning_first_fit_decreasing(events, limits),
+    ):
+        if len(candidate) < len(best):
+            best = candidate
+        if len(best) <= bound:
+            break
+    return best, bound
 
 
 def _lower_bound(
@@ -159,6 +169,30 @@ def _first_fit_decreasing(
                 bins.append([size, i])
         chunks.extend([events[i] for i in sorted(members[1:])] for members in bins)
     return chunks
+
+
+def _spanning_first_fit_decreasing(
+    events: Sequence[LogEvent], limits: BatchLimits
+) -> list[list[LogEvent]]:
+    """First-fit-decreasing where a request accepts an event if its bytes, count and span
+    (earliest to latest timestamp, the event included) all stay within the limits."""
+    bins: list[list[int]] = []  # per bin: [bytes, earliest, latest, index, index, ...]
+    for i in sorted(range(len(events)), key=lambda i: -events[i].size):
+        size, stamp = events[i].size, events[i].timestamp
+        for members in bins:
+            if (
+                members[0] + size <= limits.max_bytes
+                and len(members) - 3 < limits.max_events
+                and max(members[2], stamp) - min(members[1], stamp) <= limits.max_span_ms
+            ):
+                members[0] += size
+                members[1] = min(members[1], stamp)
+                members[2] = max(members[2], stamp)
+                members.append(i)
+                break
+        else:
+            bins.append([size, stamp, stamp, i])
+    return [[events[i] for i in sorted(members[3:])] for members in bins]
 
 
 def _windows(events: Sequence[LogEvent], limits: BatchLimits) -> list[tuple[int, int]]:
