@@ -4,9 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The SAM CLI pins its own boto3, so it lives in a venv of its own that the tests call.
+SAM_CLI    := aws-sam-cli==1.170.0
+SAM_VENV   := .venv-sam
+SAM_STAMP  := $(SAM_VENV)/.installed-$(subst ==,-,$(SAM_CLI))
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# No network calls from the CDK CLI: notices and telemetry are off in cdk.json, this is the rest.
+export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: setup lint format test synth clean
+.PHONY: setup lint format test demo synth deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +24,14 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-setup: $(STAMP) $(NODE_STAMP)
+$(SAM_STAMP):
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet $(SAM_CLI)
+	touch $@
+
+setup: $(STAMP) $(NODE_STAMP) $(SAM_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,8 +44,14 @@ format: $(STAMP)
 test: setup lint
 	$(BIN)/pytest
 
-synth: setup
+demo: $(STAMP)
+	$(BIN)/python -m local demo
+
+synth: $(STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth
 
+deploy: $(STAMP) $(NODE_STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk deploy
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) node_modules cdk.out .build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,485 @@
+"""CDK context -> a typed, validated configuration.
+
+Every option is a flat context key, set in ``cdk.json`` or on the command line with
+``-c key=value``. Values from the command line always arrive as strings, values from ``cdk.json``
+as JSON values; both are accepted. Every problem is reported at once, each naming its context key.
+
+The defaults below are the ones ``cdk.json`` ships with (a test keeps the two in step), so a
+context key that is absent behaves exactly like the documented default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import string
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CONTEXT_DEFAULTS",
+    "INVALID_RECORDS_POLICIES",
+    "LOG_GROUP_PATTERN",
+    "LOG_RETENTION_DAYS",
+    "ConfigError",
+    "ForwarderConfig",
+    "FunctionConfig",
+    "KinesisConfig",
+    "SqsConfig",
+    "glob_to_regex",
+    "pattern_matches",
+]
+
+#: The forwarder's INVALID_RECORDS values.
+INVALID_RECORDS_POLICIES = ("fail", "dead-letter", "drop")
+
+#: Retention periods CloudWatch Logs accepts (days); 0 means "never expire".
+LOG_RETENTION_DAYS = (
+    0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+#: Characters CloudWatch Logs allows in a log group name; patterns add ``*`` and ``?``.
+_LOG_GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
+LOG_GROUP_PATTERN = re.compile(r"^[\.\-_/#A-Za-z0-9*?]{1,512}$")
+_LOG_STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
+_TEMPLATE_FIELDS = frozenset({"logGroup", "logStream", "owner"})
+
+_PARTITION = r"arn:aws[a-z-]*"
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
+_ACCOUNT = r"\d{12}"
+_SQS_ARN = re.compile(rf"^{_PARTITION}:sqs:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,75}}(?:\.fifo)?$")
+_KINESIS_ARN = re.compile(
+    rf"^{_PARTITION}:kinesis:{_REGION}:{_ACCOUNT}:stream/[A-Za-z0-9_.-]{{1,128}}$"
+)
+_KMS_KEY_ARN = re.compile(rf"^{_PARTITION}:kms:{_REGION}:{_ACCOUNT}:key/[A-Za-z0-9-]{{1,128}}$")
+_SNS_ARN = re.compile(rf"^{_PARTITION}:sns:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}$")
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,255}$")
+
+#: ``"auto"`` (or null/empty) lets the construct pick a value that depends on other options.
+AUTO = "auto"
+
+#: Every context key this app reads, with its default (what ``cdk.json`` ships with).
+CONTEXT_DEFAULTS: dict[str, Any] = {
+    "stackName": "CloudWatchLogsForwarder",
+    # What the function may write, and how.
+    "allowedLogGroups": ["/app/*"],
+    "defaultLogGroup": "",
+    "defaultLogStream": "",
+    "createLogStreams": True,
+    "createLogGroups": False,
+    "subscriptionLogGroup": "{logGroup}",
+    "subscriptionLogStream": "{logStream}",
+    "maxConcurrentRequests": 8,
+    # The function.
+    "memorySize": 512,
+    "timeoutSeconds": 60,
+    "logRetentionDays": 30,
+    "logLevel": "INFO",
+    "tracing": True,
+    "serviceName": "cloudwatch-logs-forwarder",
+    "metricsNamespace": "CloudWatchLogsForwarder",
+    # Alarms.
+    "alarmTopicArn": "",
+    # The SQS source.
+    "sqsEnabled": True,
+    "sqsQueueArn": "",
+    "sqsQueueKmsKeyArn": "",
+    "sqsFifo": False,
+    "sqsBatchSize": AUTO,
+    "sqsMaxBatchingWindowSeconds": AUTO,
+    "sqsMaxConcurrency": 5,
+    "sqsMaxReceiveCount": 5,
+    "sqsVisibilityTimeoutSeconds": AUTO,
+    "sqsRetentionDays": 4,
+    "sqsInvalidRecords": "fail",
+    # The Kinesis source.
+    "kinesisEnabled": False,
+    "kinesisStreamArn": "",
+    "kinesisStreamKmsKeyArn": "",
+    "kinesisStreamMode": "provisioned",
+    "kinesisShardCount": 1,
+    "kinesisRetentionHours": 24,
+    "kinesisBatchSize": 100,
+    "kinesisMaxBatchingWindowSeconds": 1,
+    "kinesisParallelizationFactor": 1,
+    "kinesisMaxRetryAttempts": 3,
+    "kinesisMaxRecordAgeSeconds": 3600,
+    "kinesisStartingPosition": "TRIM_HORIZON",
+    "kinesisInvalidRecords": "dead-letter",
+    "kinesisIteratorAgeAlarmSeconds": 600,
+}
+
+#: Context keys without ':' that are not ours but are known to be set by the CDK CLI.
+_FOREIGN_KEYS = frozenset({"cli-telemetry"})
+
+
+class ConfigError(ValueError):
+    """One or more context values are invalid; the message names every key at fault."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(
+            "invalid CDK context (see the README, Context options):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """The forwarder's glob: ``*`` any run of characters, ``?`` one character, nothing else."""
+    body = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
+    )  # fmt: skip
+    return re.compile(rf"^{body}$", re.DOTALL)
+
+
+def pattern_matches(patterns: Sequence[str], name: str) -> bool:
+    return any(glob_to_regex(p).match(name) for p in patterns)
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What every forwarder function shares: its environment, size and telemetry."""
+
+    allowed_log_groups: tuple[str, ...]
+    default_log_group: str | None
+    default_log_stream: str | None
+    create_log_streams: bool
+    create_log_groups: bool
+    subscription_log_group: str
+    subscription_log_stream: str
+    max_concurrent_requests: int
+    memory_size: int
+    timeout_seconds: int
+    log_retention_days: int
+    log_level: str
+    tracing: bool
+    service_name: str
+    metrics_namespace: str
+
+
+@dataclass(frozen=True)
+class SqsConfig:
+    queue_arn: str | None
+    queue_kms_key_arn: str | None
+    fifo: bool
+    batch_size: int
+    max_batching_window_seconds: int
+    max_concurrency: int
+    max_receive_count: int
+    visibility_timeout_seconds: int
+    retention_days: int
+    invalid_records: str
+
+
+@dataclass(frozen=True)
+class KinesisConfig:
+    stream_arn: str | None
+    stream_kms_key_arn: str | None
+    on_demand: bool
+    shard_count: int
+    retention_hours: int
+    batch_size: int
+    max_batching_window_seconds: int
+    parallelization_factor: int
+    max_retry_attempts: int
+    max_record_age_seconds: int
+    starting_position: str
+    invalid_records: str
+    iterator_age_alarm_seconds: int
+
+
+@dataclass(frozen=True)
+class ForwarderConfig:
+    stack_name: str
+    function: FunctionConfig
+    alarm_topic_arn: str | None
+    sqs: SqsConfig | None
+    kinesis: KinesisConfig | None
+
+    @classmethod
+    def from_scope(cls, scope: Any) -> ForwarderConfig:
+        """Read the context of a construct (usually the ``App``)."""
+        node = scope.node
+        keys = set(CONTEXT_DEFAULTS) | set(node.get_all_context() or {})
+        return cls.from_context({k: node.try_get_context(k) for k in keys})
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> ForwarderConfig:
+        """Validate a mapping of context values (absent or null keys take their defaults)."""
+        return _Reader(context).read()
+
+
+class _Reader:
+    """Reads each key once, collecting problems instead of stopping at the first."""
+
+    def __init__(self, context: Mapping[str, Any]) -> None:
+        self.context = context
+        self.problems: list[str] = []
+
+    # -- the whole configuration -----------------------------------------------------------------
+
+    def read(self) -> ForwarderConfig:
+        self._check_unknown_keys()
+        function = self._function()
+        topic = self.optional_string("alarmTopicArn", _SNS_ARN, "an SNS topic ARN")
+        sqs = self._sqs(function) if self.boolean("sqsEnabled") else None
+        kinesis = self._kinesis() if self.boolean("kinesisEnabled") else None
+        if sqs is None and kinesis is None and not self.problems:
+            self.problems.append("sqsEnabled / kinesisEnabled: enable at least one event source")
+        config = ForwarderConfig(
+            stack_name=self.string("stackName", _STACK_NAME, "a CloudFormation stack name"),
+            function=function,
+            alarm_topic_arn=topic,
+            sqs=sqs,
+            kinesis=kinesis,
+        )
+        if self.problems:
+            raise ConfigError(self.problems)
+        return config
+
+    def _check_unknown_keys(self) -> None:
+        for key in self.context:
+            if key in CONTEXT_DEFAULTS or key in _FOREIGN_KEYS or ":" in key or "@" in key:
+                continue
+            close = difflib.get_close_matches(key, CONTEXT_DEFAULTS, n=1, cutoff=0.8)
+            if close:
+                self.problems.append(f"{key}: unknown context key; did you mean '{close[0]}'?")
+
+    def _function(self) -> FunctionConfig:
+        patterns = self.string_list("allowedLogGroups")
+        for p in patterns:
+            if not LOG_GROUP_PATTERN.match(p):
+                self.problems.append(
+                    f"allowedLogGroups: {p!r} is not a log group name pattern (letters, digits, "
+                    "'.-_/#', and the wildcards '*' and '?'; at most 512 characters)"
+                )
+        default_group = self.optional_string("defaultLogGroup", _LOG_GROUP_NAME, "a log group name")
+        if default_group and patterns and not pattern_matches(patterns, default_group):
+            self.problems.append(
+                f"defaultLogGroup: {default_group!r} is not admitted by allowedLogGroups "
+                f"{list(patterns)}; the function could never write to it"
+            )
+        default_stream = self.optional_string(
+            "defaultLogStream", _LOG_STREAM_NAME, "a log stream name (no ':' or '*')"
+        )
+        if (default_group is None) != (default_stream is None):
+            self.problems.append(
+                "defaultLogGroup / defaultLogStream: the function needs both or neither"
+            )
+        sub_group = self.template("subscriptionLogGroup")
+        fixed_group = sub_group and "{" not in sub_group
+        if fixed_group and patterns and not pattern_matches(patterns, sub_group):
+            self.problems.append(
+                f"subscriptionLogGroup: {sub_group!r} is not admitted by allowedLogGroups"
+            )
+        timeout = self.integer("timeoutSeconds", 1, 900)
+        retention = self.integer("logRetentionDays", 0, 3653)
+        if retention not in LOG_RETENTION_DAYS:
+            self.problems.append(
+                f"logRetentionDays: {retention} is not a CloudWatch Logs retention period; "
+                f"use one of {list(LOG_RETENTION_DAYS)} (0 = never expire)"
+            )
+        return FunctionConfig(
+            allowed_log_groups=patterns,
+            default_log_group=default_group,
+            default_log_stream=default_stream,
+            create_log_streams=self.boolean("createLogStreams"),
+            create_log_groups=self.boolean("createLogGroups"),
+            subscription_log_group=sub_group,
+            subscription_log_stream=self.template("subscriptionLogStream"),
+            max_concurrent_requests=self.integer("maxConcurrentRequests", 1, 64),
+            memory_size=self.integer("memorySize", 128, 10240),
+            timeout_seconds=timeout,
+            log_retention_days=retention,
+            log_level=self.choice("logLevel", LOG_LEVELS, upper=True),
+            tracing=self.boolean("tracing"),
+            service_name=self.string("serviceName", _NAME, "a name"),
+            metrics_namespace=self.string("metricsNamespace", _NAME, "a CloudWatch namespace"),
+        )
+
+    def _sqs(self, function: FunctionConfig) -> SqsConfig:
+        queue_arn = self.optional_string("sqsQueueArn", _SQS_ARN, "an SQS queue ARN")
+        fifo = self.boolean("sqsFifo")
+        if queue_arn:
+            # An existing queue says what it is; the flag only matters for a queue we create.
+            fifo = queue_arn.endswith(".fifo")
+        max_batch = 10 if fifo else 10000
+        batch_size = self.integer("sqsBatchSize", 1, max_batch, auto=10 if fifo else 100)
+        window = self.integer("sqsMaxBatchingWindowSeconds", 0, 300, auto=0 if fifo else 5)
+        if fifo and window:
+            self.problems.append(
+                "sqsMaxBatchingWindowSeconds: FIFO queues do not support a batching window; use 0"
+            )
+        if batch_size > 10 and window < 1:
+            self.problems.append(
+                "sqsMaxBatchingWindowSeconds: must be at least 1 when sqsBatchSize is above 10"
+            )
+        minimum_visibility = 6 * function.timeout_seconds
+        visibility = self.integer(
+            "sqsVisibilityTimeoutSeconds", 0, 43200, auto=min(43200, minimum_visibility + window)
+        )
+        if visibility < minimum_visibility:
+            self.problems.append(
+                f"sqsVisibilityTimeoutSeconds: {visibility} is less than six times the function's "
+                f"timeout (timeoutSeconds={function.timeout_seconds}); use at least "
+                f"{minimum_visibility}"
+            )
+        return SqsConfig(
+            queue_arn=queue_arn,
+            queue_kms_key_arn=self.optional_string(
+                "sqsQueueKmsKeyArn", _KMS_KEY_ARN, "a KMS key ARN"
+            ),
+            fifo=fifo,
+            batch_size=batch_size,
+            max_batching_window_seconds=window,
+            max_concurrency=self.integer("sqsMaxConcurrency", 2, 1000),
+            max_receive_count=self.integer("sqsMaxReceiveCount", 1, 1000),
+            visibility_timeout_seconds=visibility,
+            retention_days=self.integer("sqsRetentionDays", 1, 14),
+            invalid_records=self.choice("sqsInvalidRecords", INVALID_RECORDS_POLICIES),
+        )
+
+    def _kinesis(self) -> KinesisConfig:
+        stream_arn = self.optional_string("kinesisStreamArn", _KINESIS_ARN, "a Kinesis stream ARN")
+        mode = self.choice("kinesisStreamMode", ("provisioned", "on-demand"))
+        max_record_age = self.integer("kinesisMaxRecordAgeSeconds", -1, 604800)
+        if 0 <= max_record_age < 60:
+            self.problems.append(
+                "kinesisMaxRecordAgeSeconds: must be -1 (no limit) or between 60 and 604800"
+            )
+        return KinesisConfig(
+            stream_arn=stream_arn,
+            stream_kms_key_arn=self.optional_string(
+                "kinesisStreamKmsKeyArn", _KMS_KEY_ARN, "a KMS key ARN"
+            ),
+            on_demand=mode == "on-demand",
+            shard_count=self.integer("kinesisShardCount", 1, 500),
+            retention_hours=self.integer("kinesisRetentionHours", 24, 8760),
+            batch_size=self.integer("kinesisBatchSize", 1, 10000),
+            max_batching_window_seconds=self.integer("kinesisMaxBatchingWindowSeconds", 0, 300),
+            parallelization_factor=self.integer("kinesisParallelizationFactor", 1, 10),
+            max_retry_attempts=self.integer("kinesisMaxRetryAttempts", -1, 10000),
+            max_record_age_seconds=max_record_age,
+            starting_position=self.choice(
+                "kinesisStartingPosition", ("TRIM_HORIZON", "LATEST"), upper=True
+            ),
+            invalid_records=self.choice("kinesisInvalidRecords", INVALID_RECORDS_POLICIES),
+            iterator_age_alarm_seconds=self.integer("kinesisIteratorAgeAlarmSeconds", 1, 604800),
+        )
+
+    # -- one value -------------------------------------------------------------------------------
+
+    def raw(self, key: str) -> Any:
+        value = self.context.get(key)
+        return CONTEXT_DEFAULTS[key] if value is None else value
+
+    def _typed(self, key: str, parse: Callable[[Any], Any], expected: str, fallback: Any) -> Any:
+        value = self.raw(key)
+        try:
+            return parse(value)
+        except (TypeError, ValueError):
+            self.problems.append(f"{key}: expected {expected}, got {value!r}")
+            return fallback
+
+    def boolean(self, key: str) -> bool:
+        def parse(value: Any) -> bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "1", "yes", "on"):
+                return True
+            if text in ("false", "0", "no", "off"):
+                return False
+            raise ValueError(value)
+
+        return self._typed(key, parse, "true or false", bool(CONTEXT_DEFAULTS[key]))
+
+    def integer(self, key: str, low: int, high: int, *, auto: int | None = None) -> int:
+        value = self.raw(key)
+        if auto is not None and (value == "" or str(value).strip().lower() == AUTO):
+            return auto
+
+        def parse(value: Any) -> int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            if isinstance(value, int | float):
+                return int(value)
+            text = str(value).strip()
+            if not re.fullmatch(r"-?\d+", text):
+                raise ValueError(value)
+            return int(text)
+
+        hint = f"an integer from {low} to {high}" + (" or 'auto'" if auto is not None else "")
+        number = self._typed(key, parse, hint, max(low, 1) if auto is None else auto)
+        if not low <= number <= high:
+            self.problems.append(f"{key}: expected {hint}, got {value!r}")
+            return min(max(number, low), high)
+        return number
+
+    def string(self, key: str, rule: re.Pattern[str], what: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str) or not rule.match(value.strip()):
+            self.problems.append(f"{key}: expected {what}, got {value!r}")
+            return str(CONTEXT_DEFAULTS[key])
+        return value.strip()
+
+    def optional_string(self, key: str, rule: re.Pattern[str], what: str) -> str | None:
+        value = self.raw(key)
+        if isinstance(value, str) and not value.strip():
+            return None
+        return self.string(key, rule, what) if value is not None else None
+
+    def choice(self, key: str, options: Sequence[str], *, upper: bool = False) -> str:
+        value = self.raw(key)
+        text = str(value).strip()
+        text = text.upper() if upper else text.lower()
+        if text not in options:
+            self.problems.append(f"{key}: expected one of {', '.join(options)}, got {value!r}")
+            return options[0]
+        return text
+
+    def template(self, key: str) -> str:
+        value = self.raw(key)
+        if not isinstance(value, str) or not value.strip():
+            self.problems.append(f"{key}: expected a non-empty name template, got {value!r}")
+            return str(CONTEXT_DEFAULTS[key])
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError:
+            self.problems.append(f"{key}: {value!r} has unbalanced braces")
+            return value
+        unknown = fields - _TEMPLATE_FIELDS
+        if unknown:
+            self.problems.append(
+                f"{key}: unknown placeholder(s) {sorted(unknown)}; use {{logGroup}}, "
+                "{logStream} or {owner}"
+            )
+        return value
+
+    def string_list(self, key: str) -> tuple[str, ...]:
+        value = self.raw(key)
+        items: Any = value
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    items = json.loads(text)
+                except json.JSONDecodeError:
+                    items = None
+            else:
+                items = text.split(",")
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.problems.append(
+                f"{key}: expected a list of strings (JSON list or comma-separated), got {value!r}"
+            )
+            return ()
+        cleaned = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+        if not cleaned:
+            self.problems.append(f"{key}: expected at least one log group name pattern")
+        return cleaned

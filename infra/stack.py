@@ -1,0 +1,211 @@
+"""The stack ``app.py`` deploys: one forwarder per enabled source, from the validated config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from infra.bundling import forwarder_code
+from infra.config import ForwarderConfig, FunctionConfig, KinesisConfig, SqsConfig
+from infra.forwarder import (
+    RUNTIME,
+    ForwarderFunctionProps,
+    KinesisLogsForwarder,
+    KinesisLogsForwarderProps,
+    SqsLogsForwarder,
+    SqsLogsForwarderProps,
+)
+
+__all__ = ["RETENTION", "ForwarderStack", "add_compliance_checks", "build_app"]
+
+#: Days (as the context gives them) -> CDK's enum; 0 means never expire.
+RETENTION: dict[int, logs.RetentionDays] = {
+    0: logs.RetentionDays.INFINITE,
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+def function_props(config: FunctionConfig, code: lambda_.Code | None) -> ForwarderFunctionProps:
+    return ForwarderFunctionProps(
+        allowed_log_groups=config.allowed_log_groups,
+        default_log_group=config.default_log_group,
+        default_log_stream=config.default_log_stream,
+        create_log_streams=config.create_log_streams,
+        create_log_groups=config.create_log_groups,
+        subscription_log_group=config.subscription_log_group,
+        subscription_log_stream=config.subscription_log_stream,
+        max_concurrent_requests=config.max_concurrent_requests,
+        memory_size=config.memory_size,
+        timeout=Duration.seconds(config.timeout_seconds),
+        log_retention=RETENTION[config.log_retention_days],
+        log_level=config.log_level,
+        tracing=config.tracing,
+        service_name=config.service_name,
+        metrics_namespace=config.metrics_namespace,
+        code=code,
+    )
+
+
+def sqs_props(
+    config: SqsConfig, function: ForwarderFunctionProps, topic: sns.ITopic | None
+) -> SqsLogsForwarderProps:
+    return SqsLogsForwarderProps(
+        function=function,
+        existing_queue_arn=config.queue_arn,
+        existing_queue_kms_key_arn=config.queue_kms_key_arn,
+        fifo=config.fifo,
+        batch_size=config.batch_size,
+        max_batching_window=Duration.seconds(config.max_batching_window_seconds),
+        max_concurrency=config.max_concurrency,
+        max_receive_count=config.max_receive_count,
+        visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
+        retention_period=Duration.days(config.retention_days),
+        invalid_records=config.invalid_records,
+        alarm_topic=topic,
+    )
+
+
+def kinesis_props(
+    config: KinesisConfig, function: ForwarderFunctionProps, topic: sns.ITopic | None
+) -> KinesisLogsForwarderProps:
+    return KinesisLogsForwarderProps(
+        function=function,
+        existing_stream_arn=config.stream_arn,
+        existing_stream_kms_key_arn=config.stream_kms_key_arn,
+        on_demand=config.on_demand,
+        shard_count=config.shard_count,
+        retention_period=Duration.hours(config.retention_hours),
+        batch_size=config.batch_size,
+        max_batching_window=Duration.seconds(config.max_batching_window_seconds),
+        parallelization_factor=config.parallelization_factor,
+        retry_attempts=None if config.max_retry_attempts < 0 else config.max_retry_attempts,
+        max_record_age=None
+        if config.max_record_age_seconds < 0
+        else Duration.seconds(config.max_record_age_seconds),
+        starting_position=lambda_.StartingPosition[config.starting_position],
+        invalid_records=config.invalid_records,
+        iterator_age_alarm_threshold=Duration.seconds(config.iterator_age_alarm_seconds),
+        alarm_topic=topic,
+    )
+
+
+class ForwarderStack(Stack):
+    """The forwarder with the sources the config enables, and the outputs a user needs."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, config: ForwarderConfig, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault(
+            "description", "CloudWatch Logs forwarder: SQS/Kinesis records into CloudWatch Logs"
+        )
+        super().__init__(scope, id, **kwargs)
+        self.config = config
+        topic = (
+            sns.Topic.from_topic_arn(self, "AlarmTopic", config.alarm_topic_arn)
+            if config.alarm_topic_arn
+            else None
+        )
+        # One asset for both functions.
+        code = forwarder_code(runtime=RUNTIME)
+        function = function_props(config.function, code)
+
+        self.sqs: SqsLogsForwarder | None = None
+        if config.sqs is not None:
+            self.sqs = SqsLogsForwarder(self, "Sqs", props=sqs_props(config.sqs, function, topic))
+            _short_logical_id(self.sqs.function, "SqsFunction")
+            self._output("SqsQueueUrl", self.sqs.queue.queue_url, "The queue to send records to")
+            self._output("SqsQueueArn", self.sqs.queue.queue_arn, "The source queue's ARN")
+            if self.sqs.dead_letter_queue is not None:
+                self._output(
+                    "SqsDeadLetterQueueUrl",
+                    self.sqs.dead_letter_queue.queue_url,
+                    "Messages that failed maxReceiveCount times",
+                )
+            elif self.sqs.invalid_records_queue is not None:
+                self._output(
+                    "SqsInvalidRecordsQueueUrl",
+                    self.sqs.invalid_records_queue.queue_url,
+                    "Invalid records the SQS forwarder dead-lettered",
+                )
+            self._output(
+                "SqsFunctionName", self.sqs.function.function_name, "The SQS forwarder function"
+            )
+
+        self.kinesis: KinesisLogsForwarder | None = None
+        if config.kinesis is not None:
+            self.kinesis = KinesisLogsForwarder(
+                self, "Kinesis", props=kinesis_props(config.kinesis, function, topic)
+            )
+            _short_logical_id(self.kinesis.function, "KinesisFunction")
+            self._output(
+                "KinesisStreamName", self.kinesis.stream.stream_name, "The stream to put records to"
+            )
+            self._output("KinesisStreamArn", self.kinesis.stream.stream_arn, "The stream's ARN")
+            if self.kinesis.dead_letter_queue is not None:
+                self._output(
+                    "KinesisDeadLetterQueueUrl",
+                    self.kinesis.dead_letter_queue.queue_url,
+                    "Invalid Kinesis records, with their payload",
+                )
+            self._output(
+                "KinesisOnFailureQueueUrl",
+                self.kinesis.on_failure_queue.queue_url,
+                "Metadata of Kinesis batches given up after retries",
+            )
+            self._output(
+                "KinesisFunctionName",
+                self.kinesis.function.function_name,
+                "The Kinesis forwarder function",
+            )
+
+    def _output(self, id: str, value: str, description: str) -> None:
+        CfnOutput(self, id, value=value, description=description)
+
+
+def _short_logical_id(function: lambda_.Function, logical_id: str) -> None:
+    """A stable, readable logical id: ``sam local invoke SqsFunction`` instead of a hash."""
+    resource = function.node.default_child
+    assert isinstance(resource, cdk.CfnResource)
+    resource.override_logical_id(logical_id)
+
+
+def add_compliance_checks(app: cdk.App) -> None:
+    """cdk-nag's AwsSolutions rules as a validation plugin: a finding fails the synth."""
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+
+
+def build_app(app: cdk.App | None = None) -> tuple[cdk.App, ForwarderStack]:
+    """The app ``app.py`` synthesizes (the tests build the same one with other context)."""
+    app = app or cdk.App()
+    config = ForwarderConfig.from_scope(app)
+    stack = ForwarderStack(app, config.stack_name, config=config)
+    add_compliance_checks(app)
+    return app, stack

@@ -1,0 +1,182 @@
+"""Create a blueprint's queues and streams on the local endpoints, and resolve the template's
+references (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``) to the local values.
+
+Each queue and stream is named ``<prefix>-<logical id without the CDK hash>``, so several
+deployments (one per test) can share one moto server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.cloud import Endpoints
+from local.specs import Blueprint, FunctionSpec
+from local.template import short_name
+
+_PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": ""}
+
+
+class UnresolvableReference(ValueError):
+    """A template value this emulation cannot turn into a local value."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalQueue:
+    logical_id: str
+    name: str
+    url: str
+    arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStream:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(slots=True)
+class Deployment:
+    """The local counterpart of every queue and stream of a blueprint."""
+
+    endpoints: Endpoints
+    blueprint: Blueprint
+    prefix: str
+    queues: dict[str, LocalQueue] = field(default_factory=dict)
+    streams: dict[str, LocalStream] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, endpoints: Endpoints, blueprint: Blueprint, prefix: str) -> Deployment:
+        """Create the queues (dead-letter targets first, then the redrive policies) and the
+        streams; moto's streams are ACTIVE at once."""
+        deployment = cls(endpoints, blueprint, prefix)
+        sqs = endpoints.client("sqs")
+        for spec in blueprint.queues.values():
+            name = _resource_name(prefix, spec.logical_id, 75) + (".fifo" if spec.fifo else "")
+            attributes = {"VisibilityTimeout": str(spec.visibility_timeout_s)}
+            if spec.fifo:
+                attributes["FifoQueue"] = "true"
+                if spec.content_based_deduplication:
+                    attributes["ContentBasedDeduplication"] = "true"
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            deployment.queues[spec.logical_id] = LocalQueue(
+                spec.logical_id, name, url, arn["Attributes"]["QueueArn"]
+            )
+        for spec in blueprint.queues.values():
+            if spec.redrive_target is None or spec.max_receive_count is None:
+                continue
+            policy = {
+                "deadLetterTargetArn": deployment.queues[spec.redrive_target].arn,
+                "maxReceiveCount": spec.max_receive_count,
+            }
+            sqs.set_queue_attributes(
+                QueueUrl=deployment.queues[spec.logical_id].url,
+                Attributes={"RedrivePolicy": json.dumps(policy)},
+            )
+        if blueprint.kinesis is not None:
+            kinesis = endpoints.client("kinesis")
+            stream = blueprint.kinesis.stream
+            name = _resource_name(prefix, stream.logical_id, 128)
+            kinesis.create_stream(StreamName=name, ShardCount=stream.shard_count)
+            arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+            deployment.streams[stream.logical_id] = LocalStream(
+                stream.logical_id, name, arn["StreamARN"]
+            )
+        return deployment
+
+    def queue(self, logical_id: str) -> LocalQueue:
+        return self.queues[logical_id]
+
+    def stream(self, logical_id: str) -> LocalStream:
+        return self.streams[logical_id]
+
+    def function_name(self, spec: FunctionSpec) -> str:
+        return _resource_name(self.prefix, spec.logical_id, 64)
+
+    def function_arn(self, spec: FunctionSpec) -> str:
+        return (
+            f"arn:aws:lambda:{self.endpoints.region}:{self.endpoints.account}:function:"
+            f"{self.function_name(spec)}"
+        )
+
+    def function_environment(
+        self, spec: FunctionSpec, overrides: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, str], list[str]]:
+        """The function's variables with references resolved, plus the endpoint variables and
+        ``overrides``; and a warning for each variable left out because it cannot be resolved."""
+        environment: dict[str, str] = {}
+        warnings: list[str] = []
+        for name, value in spec.environment.items():
+            try:
+                environment[name] = self.resolve(value)
+            except UnresolvableReference as problem:
+                warnings.append(f"{spec.logical_id}: {name} left unset ({problem})")
+        return environment | self.endpoints.function_environment() | dict(overrides or {}), warnings
+
+    def resolve(self, value: Any) -> str:
+        """A template value as the local string CloudFormation would have produced."""
+        if isinstance(value, str | int | float | bool):
+            return str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, dict) and len(value) == 1:
+            ((function, argument),) = value.items()
+            if function == "Ref":
+                return self._ref(argument)
+            if function == "Fn::GetAtt":
+                target, attribute = argument if isinstance(argument, list) else argument.split(".")
+                return self._attribute(target, attribute)
+            if function == "Fn::Join":
+                separator, parts = argument
+                return separator.join(self.resolve(part) for part in parts)
+            if function == "Fn::Sub":
+                text, variables = (argument, {}) if isinstance(argument, str) else argument
+                return re.sub(
+                    r"\$\{([^}]+)\}",
+                    lambda m: self._substitute(m.group(1), variables),
+                    text,
+                )
+        raise UnresolvableReference(f"cannot resolve {json.dumps(value)} locally")
+
+    def _substitute(self, name: str, variables: Mapping[str, Any]) -> str:
+        if name in variables:
+            return self.resolve(variables[name])
+        if "." in name:
+            target, attribute = name.split(".", 1)
+            return self._attribute(target, attribute)
+        return self._ref(name)
+
+    def _ref(self, name: str) -> str:
+        if name == "AWS::Region":
+            return self.endpoints.region
+        if name == "AWS::AccountId":
+            return self.endpoints.account
+        if name == "AWS::StackName":
+            return self.prefix
+        if name in _PSEUDO:
+            return _PSEUDO[name]
+        if name in self.queues:
+            return self.queues[name].url
+        if name in self.streams:
+            return self.streams[name].name
+        raise UnresolvableReference(f"{name!r} has no local counterpart")
+
+    def _attribute(self, target: str, attribute: str) -> str:
+        if target in self.queues:
+            queue = self.queues[target]
+            values = {"Arn": queue.arn, "QueueUrl": queue.url, "QueueName": queue.name}
+        elif target in self.streams:
+            values = {"Arn": self.streams[target].arn}
+        else:
+            raise UnresolvableReference(f"{target!r} has no local counterpart")
+        if attribute not in values:
+            raise UnresolvableReference(f"{target}.{attribute} is not emulated")
+        return values[attribute]
+
+
+def _resource_name(prefix: str, logical_id: str, limit: int) -> str:
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", short_name(logical_id))
+    return f"{prefix}-{'-'.join(w.lower() for w in words) or logical_id}"[:limit]

@@ -1,0 +1,165 @@
+"""The real forwarder (``forwarder.handler.handler``, unchanged) through the loop: records sent
+to the local queue and stream end up landed in CloudWatch Logs or in a dead-letter queue, each
+one counted. The strict layer checks every request (see ``conftest.strict``)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from local.deploy import Deployment
+from local.emulator import Emulator
+from local.readback import check_streams, read_groups, read_stream
+from local.workload import Fate, Outbound, Producer, demo_workload, one_event
+from tests.e2e.helpers import fast_blueprint
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def producer(deployment: Deployment) -> Producer:
+    endpoints = deployment.endpoints
+    return Producer(
+        endpoints.client("sqs"),
+        endpoints.client("kinesis"),
+        deployment.queue("SqsQueue").url,
+        deployment.stream("KinesisStream").name,
+    )
+
+
+def bodies(sqs: Any, url: str) -> list[str]:
+    found: dict[str, str] = {}
+    for _ in range(3):
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        found |= {m["MessageId"]: m["Body"] for m in answer.get("Messages", [])}
+    return list(found.values())
+
+
+def test_a_mixed_workload_lands_completely_and_in_order(deploy, logs, sqs, log_group):
+    deployment = deploy(fast_blueprint(shards=2, visibility_s=1, max_receive_count=2))
+    workload = demo_workload(now_ms(), prefix=log_group)
+    for group in workload.log_groups:
+        logs.create_log_group(logGroupName=group)
+    producer(deployment).send_all(workload.records)
+
+    with Emulator(deployment, in_process=True) as emulator:
+        assert emulator.run_until_drained(40)
+
+    checks = check_streams(workload.expected, read_groups(logs, workload.log_groups))
+    assert [c for c in checks if not c.ok] == []
+    assert len(checks) == 6
+    # every record is accounted for, exactly
+    assert emulator.sqs is not None
+    assert emulator.kinesis is not None
+    stale = bodies(sqs, deployment.queue("SqsDeadLetterQueue").url)
+    assert len(emulator.sqs.stats.deleted) + len(stale) == workload.count("sqs")
+    assert len(stale) == workload.count("sqs", Fate.SQS_DLQ) == 1
+    stats = emulator.kinesis.stats
+    assert stats.succeeded + sum(stats.discarded.values()) == workload.count("kinesis")
+    assert stats.discarded == {"RetryAttemptsExhausted": workload.count("kinesis", Fate.ON_FAILURE)}
+    (letter,) = [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)]
+    assert "timestamp" in letter["reason"]
+    assert json.loads(letter["payload"])["timestamp"] == "yesterday"
+
+
+def test_a_poison_message_reaches_the_sqs_dlq_after_max_receive_count(deploy, logs, sqs, log_group):
+    deployment = deploy(fast_blueprint(visibility_s=1, max_receive_count=2))
+    start = now_ms() - 60_000
+    good = [one_event(log_group, "app", start + i, f"line {i}") for i in range(10)]
+    poison = json.dumps({"logGroupName": log_group, "logStreamName": "app", "logEvents": "x"})
+    send = producer(deployment)
+    for body in [*good[:5], poison, *good[5:]]:
+        send.send(_sqs(body))
+
+    with Emulator(deployment, in_process=True) as emulator:
+        assert emulator.run_until_drained(30)
+
+    assert bodies(sqs, deployment.queue("SqsDeadLetterQueue").url) == [poison]
+    assert read_stream(logs, log_group, "app") == [(start + i, f"line {i}") for i in range(10)]
+    assert emulator.sqs is not None
+    assert len(emulator.sqs.stats.deleted) == 10
+    failures = emulator.functions["sqs"].logs.undelivered()
+    assert len(failures) == 2  # once per receive, until the redrive policy moved it
+    assert {f.reason for f in failures} == {failures[0].reason}
+    assert "logEvents" in failures[0].reason
+
+
+@pytest.mark.parametrize("policy", ["fail", "dead-letter"])
+def test_a_kinesis_poison_record_does_not_block_the_shard(deploy, logs, sqs, log_group, policy):
+    deployment = deploy(fast_blueprint(kinesis_retries=2))
+    start = now_ms() - 60_000
+    payloads = [one_event(log_group, "k", start + i, f"event {i}") for i in range(10)]
+    poison = json.dumps({"logGroupName": log_group, "logStreamName": "k", "timestamp": "soon"})
+    send = producer(deployment)
+    for payload in [*payloads[:5], poison, *payloads[5:]]:
+        send.send(_kinesis(payload))
+    overrides = {"kinesis": {"INVALID_RECORDS": policy}}
+
+    with Emulator(deployment, in_process=True, overrides=overrides) as emulator:
+        assert emulator.run_until_drained(30)
+        send.send(_kinesis(one_event(log_group, "k", start + 100, "later")))
+        assert emulator.run_until_drained(30)
+
+    landed = Counter(read_stream(logs, log_group, "k"))
+    expected = [(start + i, f"event {i}") for i in range(10)] + [(start + 100, "later")]
+    assert set(landed) == set(expected)  # nothing lost, the shard went on
+    on_failure = [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisOnFailureQueue").url)]
+    letters = bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)
+    if policy == "dead-letter":
+        # the function keeps the payload and moves on: no retry, no duplicate
+        assert all(count == 1 for count in landed.values())
+        assert on_failure == []
+        assert [json.loads(letter)["payload"] for letter in letters] == [poison]
+    else:
+        # reported failed: Lambda retries from it (twice), re-sending the records after it in
+        # its batch, then gives the rest of the batch up; its data is not kept anywhere
+        assert [landed[e] for e in expected] == [1] * 5 + [3] * 5 + [1]
+        (letter,) = on_failure
+        assert letter["requestContext"]["approximateInvokeCount"] == 3
+        assert letter["KinesisBatchInfo"]["batchSize"] == 6
+        assert letters == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "in_process"),
+    [("throttle", True), ("unavailable", False), ("drop", True)],
+    ids=["throttle", "unavailable-awslambdaric", "drop"],
+)
+def test_faults_delay_delivery_but_lose_nothing(
+    deploy, logs, sqs, strict, log_group, fault, in_process
+):
+    deployment = deploy(fast_blueprint(visibility_s=1, max_receive_count=10, kinesis_retries=-1))
+    start = now_ms() - 60_000
+    send = producer(deployment)
+    for i in range(4):
+        send.send(_sqs(one_event(log_group, "from-sqs", start + i, f"q{i}")))
+        send.send(_kinesis(one_event(log_group, "from-kinesis", start + i, f"k{i}")))
+    # two attempts per request (botocore), six faults: the first calls of both functions fail
+    strict.inject("PutLogEvents", fault, 6)
+    overrides = {source: {"AWS_MAX_ATTEMPTS": "2"} for source in ("sqs", "kinesis")}
+
+    with Emulator(deployment, in_process=in_process, overrides=overrides) as emulator:
+        assert emulator.run_until_drained(60)
+
+    assert read_stream(logs, log_group, "from-sqs") == [(start + i, f"q{i}") for i in range(4)]
+    assert read_stream(logs, log_group, "from-kinesis") == [(start + i, f"k{i}") for i in range(4)]
+    assert bodies(sqs, deployment.queue("SqsDeadLetterQueue").url) == []
+    assert bodies(sqs, deployment.queue("KinesisOnFailureQueue").url) == []
+    assert emulator.sqs is not None
+    assert emulator.kinesis is not None
+    redeliveries = emulator.sqs.stats.received - 4
+    assert redeliveries + emulator.kinesis.stats.retries >= 1  # delayed, not lost
+    assert not strict.state.faults["PutLogEvents"]  # every injected fault was met
+
+
+def _sqs(body: str) -> Outbound:
+    return Outbound("sqs", body, "test")
+
+
+def _kinesis(payload: str) -> Outbound:
+    return Outbound("kinesis", payload.encode(), "test")
