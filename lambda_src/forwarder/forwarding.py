@@ -104,9 +104,10 @@ class Forwarder:
             if outcome.entity_rejection:
                 result.entity_rejections[outcome.entity_rejection] += 1
         result.counts["RequestsLowerBound"] += plan.lower_bound
+        result.counts["EventsForwarded"] += sum(v.accepted_events for v in verdicts)
         for verdict in verdicts:
-            result.counts["EventsForwarded"] += verdict.accepted_events
-            result.rejected_events.update(verdict.rejections)
+            if verdict.rejections:
+                result.rejected_events.update(verdict.rejections)
 
         failed: dict[int, str] = {}
         letters: list[tuple[int, DeadLetter]] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,12 @@ class Destination:
     entity: Entity | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LogEvent:
+class LogEvent(NamedTuple):
     """One CloudWatch Logs event. ``size`` is its weight in a batch (UTF-8 bytes + 26);
-    ``record`` is the position of the source record in the batch, to map outcomes back."""
+    ``record`` is the position of the source record in the batch, to map outcomes back.
+
+    A named tuple rather than a frozen dataclass: a batch makes tens of thousands of them, and a
+    tuple is built several times faster."""
 
     timestamp: int
     message: str

@@ -50,12 +50,15 @@ from forwarder.settings import Settings
 
 #: Largest decompressed payload accepted from one record; beyond it the record is a gzip bomb.
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
+#: How many checked destinations are remembered before the memory is cleared.
+_CHECKED_NAMES_CACHE = 4096
 #: Latest timestamp accepted (9999-12-31T23:59:59.999Z); anything later is not a real time.
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BASE64_GZIP_PREFIX = "H4sI"  # base64 of the gzip magic and the deflate method byte
-_STRUCTURE_KEYS = ("messageType", "logEvents", "logGroupName", "logStreamName")
+_STRUCTURE_KEYS = frozenset({"messageType", "logEvents", "logGroupName", "logStreamName"})
+_OBJECT_START = re.compile(r"\s*\{")
 
 
 class InvalidPayload(ValueError):
@@ -72,6 +75,7 @@ class RecordDecoder:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._allowed = re.compile("|".join(translate(p) for p in settings.allowed_log_groups))
+        self._checked: dict[tuple[str, str, Entity | None], Destination | str] = {}
         self._default = (
             Destination(settings.default_log_group, settings.default_log_stream)
             if settings.default_log_group and settings.default_log_stream
@@ -135,6 +139,24 @@ class RecordDecoder:
         return _build(destination, pairs, position)
 
     def _destination(self, group: str, stream: str, entity: Entity | None) -> Destination:
+        """The checked destination. Cached per cold start: a batch names a handful of
+        destinations thousands of times."""
+        key = (group, stream, entity)
+        known = self._checked.get(key)
+        if known is None:
+            if len(self._checked) >= _CHECKED_NAMES_CACHE:
+                self._checked.clear()
+            try:
+                self._validate_names(group, stream)
+                known = Destination(group, stream, entity)
+            except InvalidPayload as error:
+                known = str(error)
+            self._checked[key] = known
+        if isinstance(known, str):
+            raise InvalidPayload(known)
+        return known
+
+    def _validate_names(self, group: str, stream: str) -> None:
         if not 1 <= len(group) <= MAX_NAME_LENGTH or not set(group) <= LOG_GROUP_NAME_CHARS:
             raise InvalidPayload(
                 f"log group name {group[:80]!r} is not valid: 1 to 512 letters, digits or . - _ / #"
@@ -152,7 +174,6 @@ class RecordDecoder:
                 f"log group {group!r} is not allowed by ALLOWED_LOG_GROUPS "
                 f"({','.join(self._settings.allowed_log_groups)})"
             )
-        return Destination(group, stream, entity)
 
 
 def _payload_text(payload: str | bytes) -> str:
@@ -193,13 +214,13 @@ def _gunzip(data: bytes) -> bytes:
 
 def _json_object(text: str) -> dict[str, Any] | None:
     """The text as a structured payload, or None when it is to be forwarded as raw text."""
-    if not text.lstrip().startswith("{"):
+    if not _OBJECT_START.match(text):
         return None
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    if isinstance(document, dict) and any(key in document for key in _STRUCTURE_KEYS):
+    if isinstance(document, dict) and not document.keys().isdisjoint(_STRUCTURE_KEYS):
         return document
     return None
 

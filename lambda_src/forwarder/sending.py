@@ -39,6 +39,9 @@ def make_logs_client(
         read_timeout=15,
         max_pool_connections=max_concurrent_requests,
         tcp_keepalive=True,
+        # The planner already guarantees every rule botocore would check (and stricter ones);
+        # re-validating 10,000 events per request costs about a third of the send CPU.
+        parameter_validation=False,
     )
     return boto3.client("logs", config=config)
 
