@@ -21,7 +21,7 @@ from forwarder.model import (
     SourceRecord,
 )
 from forwarder.planning import plan_requests
-from forwarder.records import RecordDecoder
+from forwarder.records import DecompressionBudget, RecordDecoder
 from forwarder.sending import Deadline, LogsSender
 from forwarder.settings import InvalidRecordPolicy, Settings
 from forwarder.verdicts import fifo_blocked, judge
@@ -74,7 +74,8 @@ class Forwarder:
     ) -> ForwardingResult:
         """Forward ``records``; ``remaining_ms`` is the Lambda context's remaining time."""
         result = ForwardingResult(source, len(records))
-        decoded = [self._decoder.decode(record, i) for i, record in enumerate(records)]
+        budget = DecompressionBudget(self._settings.decompression_budget_bytes)
+        decoded = [self._decoder.decode(record, i, budget) for i, record in enumerate(records)]
         # Invalid records that will be reported failed are known now: the later records of their
         # FIFO group would be failed anyway, so they are not sent at all.
         known_failures = (
@@ -118,6 +119,8 @@ class Forwarder:
             reason = verdict.describe()
             if verdict.invalid_reason is not None:
                 result.counts["RecordsInvalid"] += 1
+            if verdict.deferred_reason is not None:
+                result.counts["RecordsDeferred"] += 1
             if verdict.retryable or policy is InvalidRecordPolicy.FAIL:
                 failed[position] = reason
             elif policy is InvalidRecordPolicy.DEAD_LETTER:

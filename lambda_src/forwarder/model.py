@@ -76,9 +76,11 @@ class DecodedRecord:
 
 @dataclass(frozen=True, slots=True)
 class InvalidRecord:
-    """A record that can never be forwarded, with a reason a person can act on."""
+    """A record that cannot be forwarded, with a reason a person can act on. ``retryable``
+    records may succeed in another batch (the batch's decompression budget was spent)."""
 
     reason: str
+    retryable: bool = False
 
 
 class Rejection(StrEnum):
@@ -150,22 +152,34 @@ class RecordVerdict:
     record_id: str
     invalid_reason: str | None = None
     blocked_by: str | None = None  # FIFO: the id of an earlier failed record of the same group
+    deferred_reason: str | None = None  # not decoded in this batch; may succeed in another
     rejections: dict[Rejection, int] = field(default_factory=dict)
     accepted_events: int = 0
 
     @property
     def delivered(self) -> bool:
-        return self.invalid_reason is None and self.blocked_by is None and not self.rejections
+        return (
+            self.invalid_reason is None
+            and self.blocked_by is None
+            and self.deferred_reason is None
+            and not self.rejections
+        )
 
     @property
     def retryable(self) -> bool:
         """A failure that may succeed later (throttling, too new...): always reported failed."""
-        return self.blocked_by is not None or any(r.retryable for r in self.rejections)
+        return (
+            self.blocked_by is not None
+            or self.deferred_reason is not None
+            or any(r.retryable for r in self.rejections)
+        )
 
     def describe(self) -> str:
         """One sentence a person can act on."""
         if self.invalid_reason is not None:
             return self.invalid_reason
+        if self.deferred_reason is not None:
+            return self.deferred_reason
         if self.blocked_by is not None:
             return f"held back: record {self.blocked_by} of the same message group failed first"
         lost = ", ".join(f"{n} {reason.value}" for reason, n in sorted(self.rejections.items()))

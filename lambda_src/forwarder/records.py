@@ -65,6 +65,20 @@ class InvalidPayload(ValueError):
     """Raised inside decoding; becomes an ``InvalidRecord`` with the message as reason."""
 
 
+class DeferredPayload(ValueError):
+    """Raised inside decoding when the batch's decompression budget is spent; the record becomes
+    a retryable ``InvalidRecord``."""
+
+
+class DecompressionBudget:
+    """How many decompressed bytes one batch may still produce. Decoded events take about ten
+    times their bytes in memory, so the budget bounds the invocation's memory whatever the mix
+    of records: a batch of gzip bombs defers its late records instead of running out of memory."""
+
+    def __init__(self, total_bytes: int) -> None:
+        self.remaining = total_bytes
+
+
 class RecordDecoder:
     """Turns ``SourceRecord`` values into ``DecodedRecord`` or ``InvalidRecord``.
 
@@ -82,17 +96,24 @@ class RecordDecoder:
             else None
         )
 
-    def decode(self, record: SourceRecord, position: int) -> DecodedRecord | InvalidRecord:
-        """Decode one record; ``position`` is its index in the batch. Never raises."""
+    def decode(
+        self, record: SourceRecord, position: int, budget: DecompressionBudget | None = None
+    ) -> DecodedRecord | InvalidRecord:
+        """Decode one record; ``position`` is its index in the batch; ``budget`` is shared by
+        the batch's records (unbounded but for the per-record limit when None). Never raises."""
         try:
-            return self._decode(record, position)
+            return self._decode(record, position, budget)
         except InvalidPayload as error:
             return InvalidRecord(str(error))
+        except DeferredPayload as error:
+            return InvalidRecord(str(error), retryable=True)
 
-    def _decode(self, record: SourceRecord, position: int) -> DecodedRecord:
+    def _decode(
+        self, record: SourceRecord, position: int, budget: DecompressionBudget | None
+    ) -> DecodedRecord:
         if record.envelope_error is not None:
             raise InvalidPayload(record.envelope_error)
-        text = _payload_text(record.payload)
+        text = _payload_text(record.payload, budget)
         document = _json_object(text)
         if document is None:
             return self._raw(text, record, position)
@@ -176,7 +197,7 @@ class RecordDecoder:
             )
 
 
-def _payload_text(payload: str | bytes) -> str:
+def _payload_text(payload: str | bytes, budget: DecompressionBudget | None = None) -> str:
     """The payload as text, after bounded gunzip when it is gzip."""
     if isinstance(payload, str):
         if not payload.startswith(_BASE64_GZIP_PREFIX):
@@ -186,25 +207,36 @@ def _payload_text(payload: str | bytes) -> str:
         except (binascii.Error, ValueError):
             return payload  # plain text that happens to start with H4sI
     if payload[:2] == _GZIP_MAGIC:
-        payload = _gunzip(payload)
+        if budget is None:
+            payload = _gunzip(payload, MAX_DECOMPRESSED_BYTES)
+        else:
+            payload = _gunzip(payload, min(MAX_DECOMPRESSED_BYTES, budget.remaining))
+            budget.remaining -= len(payload)
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError as error:
         raise InvalidPayload(f"payload is neither UTF-8 text nor gzip ({error.reason})") from None
 
 
-def _gunzip(data: bytes) -> bytes:
-    """Decompress every gzip member, refusing to produce more than MAX_DECOMPRESSED_BYTES."""
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress every gzip member, refusing to produce more than ``limit`` bytes: beyond
+    MAX_DECOMPRESSED_BYTES the record is a bomb; beyond a smaller (budget) limit it is deferred."""
     out = bytearray()
     while data:
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
         try:
-            out += inflater.decompress(data, MAX_DECOMPRESSED_BYTES + 1 - len(out))
+            out += inflater.decompress(data, limit + 1 - len(out))
         except zlib.error as error:
             raise InvalidPayload(f"gzip payload is corrupt ({error})") from None
-        if len(out) > MAX_DECOMPRESSED_BYTES:
-            raise InvalidPayload(
-                f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes (possible gzip bomb)"
+        if len(out) > limit:
+            if limit >= MAX_DECOMPRESSED_BYTES:
+                raise InvalidPayload(
+                    f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes "
+                    "(possible gzip bomb)"
+                )
+            raise DeferredPayload(
+                "this batch's decompression budget is spent (earlier records expanded to many "
+                "bytes); the record is retried in another batch"
             )
         if not inflater.eof:
             raise InvalidPayload("gzip payload is truncated")

@@ -29,6 +29,9 @@ class InvalidRecordPolicy(StrEnum):
 
 
 DEFAULT_METRICS_NAMESPACE = "CloudWatchLogsForwarder"
+#: Decoded events take about ten times their bytes in memory (measured on a gzip bomb of tiny
+#: events): a batch may decompress a twentieth of the function's memory.
+DECODED_MEMORY_FACTOR = 20
 SUBSCRIPTION_PLACEHOLDERS = frozenset({"logGroup", "logStream", "owner"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -51,6 +54,7 @@ class Settings:
     time_reserve_ms: int = 3000
     retry_mode: str = "standard"
     max_attempts: int = 5
+    decompression_budget_bytes: int = 1024 * 1024 * 1024 // DECODED_MEMORY_FACTOR
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
 
     @classmethod
@@ -97,6 +101,13 @@ class Settings:
             # botocore's own variables, read here so the forwarder's defaults are explicit.
             retry_mode=_choice(env, "AWS_RETRY_MODE", "standard", ("standard", "adaptive")),
             max_attempts=_integer(env, "AWS_MAX_ATTEMPTS", 5, low=1, high=20),
+            # Lambda's own variable; 1024 MB when run elsewhere.
+            decompression_budget_bytes=_integer(
+                env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 1024, low=128, high=10_240
+            )
+            * 1024
+            * 1024
+            // DECODED_MEMORY_FACTOR,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
         )
 

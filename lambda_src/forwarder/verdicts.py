@@ -31,7 +31,10 @@ def judge(
     verdicts = [RecordVerdict(record.record_id) for record in records]
     for verdict, result in zip(verdicts, decoded, strict=True):
         if isinstance(result, InvalidRecord):
-            verdict.invalid_reason = result.reason
+            if result.retryable:
+                verdict.deferred_reason = result.reason
+            else:
+                verdict.invalid_reason = result.reason
     for position, first in (held_back or {}).items():
         verdicts[position].blocked_by = records[first].record_id
     for event, reason in plan.prejudged:
