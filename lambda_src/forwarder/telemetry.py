@@ -34,6 +34,7 @@ def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
     for name in (
         "RecordsFailed",
         "RecordsInvalid",
+        "RecordsDeferred",
         "RecordsDeadLettered",
         "RecordsDropped",
         "EventsForwarded",
