@@ -6,6 +6,7 @@ stops the function here with a message naming the variable.
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -37,6 +38,11 @@ forwarder = Forwarder(
     if settings.dead_letter_queue_url
     else None,
 )
+
+# Everything built so far lives as long as the execution environment: move it out of the
+# collector's sight, so the collections a 10,000-record batch triggers do not rescan botocore's
+# and Powertools' objects each time (about a fifth of the handler's CPU on such a batch).
+gc.freeze()
 
 
 @logger.inject_lambda_context
