@@ -250,7 +250,16 @@ def _json_object(text: str) -> dict[str, Any] | None:
         return None
     try:
         document = json.loads(text)
-    except (ValueError, RecursionError):
+    except json.JSONDecodeError:
+        return None  # not JSON: raw text
+    except (ValueError, RecursionError) as error:
+        # JSON, but nested too deep or with a number too long for the parser. If it names a
+        # destination it was meant as a log event object: refuse it rather than reroute it.
+        if any(f'"{key}"' in text for key in _STRUCTURE_KEYS):
+            raise InvalidPayload(
+                f"JSON payload cannot be read ({type(error).__name__}: nested too deep or a "
+                "number too long)"
+            ) from None
         return None
     if isinstance(document, dict) and not document.keys().isdisjoint(_STRUCTURE_KEYS):
         return document
