@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # No network calls from the CDK CLI: notices and telemetry are off in cdk.json, this is the rest.
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: setup lint format test demo synth deploy clean
+.PHONY: setup lint format test demo bench synth deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ test: setup lint
 
 demo: $(STAMP)
 	$(BIN)/python -m local demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
 
 synth: $(STAMP) $(NODE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth

@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -160,6 +161,12 @@ class _Handler(BaseHTTPRequestHandler):
     state: StrictState
     upstream: tuple[str, int]
     clock: Any
+    _counted: bool = False
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this each answer waits for Nagle.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -173,15 +180,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.calls.append((operation, document))
             queue = self.state.faults.get(operation)
             fault = queue.popleft() if queue else None
-            if operation == "PutLogEvents":
+            self._counted = operation == "PutLogEvents"
+            if self._counted:
                 self.state.in_flight += 1
                 self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
         try:
             self._answer(operation, document, body, fault)
         finally:
-            if operation == "PutLogEvents":
-                with self.state.lock:
-                    self.state.in_flight -= 1
+            self._leave()
+
+    def _leave(self) -> None:
+        """No longer in flight: called before the answer is written, since the client may send
+        its next request the moment it has read it."""
+        if self._counted:
+            with self.state.lock:
+                self.state.in_flight -= 1
+            self._counted = False
 
     def _answer(
         self, operation: str, document: dict[str, Any], body: bytes, fault: Fault | None
@@ -271,6 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, body, "application/x-amz-json-1.1")
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
+        self._leave()
         self.send_response(status)
         self.send_header("Content-Type", content_type or "application/x-amz-json-1.1")
         self.send_header("Content-Length", str(len(body)))

@@ -132,6 +132,12 @@ class RequestOutcome:
     expired_end: int | None = None
     entity_rejection: str | None = None
 
+    @property
+    def fully_accepted(self) -> bool:
+        return self.failure is None and (
+            self.too_new_start is None and self.too_old_end is None and self.expired_end is None
+        )
+
     def rejection_of(self, index: int) -> Rejection | None:
         """The reason event ``index`` of the request was not accepted, or None if it was."""
         if self.failure is not None:

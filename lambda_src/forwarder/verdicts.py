@@ -41,6 +41,10 @@ def judge(
         rejections = verdicts[event.record].rejections
         rejections[reason] = rejections.get(reason, 0) + 1
     for outcome in outcomes:
+        if outcome.fully_accepted:  # the usual case: no per-event lookup
+            for event in outcome.request.events:
+                verdicts[event.record].accepted_events += 1
+            continue
         for index, event in enumerate(outcome.request.events):
             verdict = verdicts[event.record]
             reason = outcome.rejection_of(index)
