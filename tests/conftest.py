@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from forwarder.settings import VARIABLES
 from local.endpoints import MotoServer
 from local.strict_logs import StrictLogsProxy
 
@@ -104,18 +105,7 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, aws_endpoints: None) -> Callab
     import, as on a Lambda cold start)."""
 
     def load(**env: str) -> Any:
-        for key in (
-            "DEFAULT_LOG_GROUP",
-            "DEFAULT_LOG_STREAM",
-            "ALLOWED_LOG_GROUPS",
-            "INVALID_RECORDS",
-            "DEAD_LETTER_QUEUE_URL",
-            "CREATE_LOG_GROUPS",
-            "CREATE_LOG_STREAMS",
-            "TIME_RESERVE_MS",
-            "AWS_MAX_ATTEMPTS",
-            "MAX_CONCURRENT_REQUESTS",
-        ):
+        for key in VARIABLES:
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)

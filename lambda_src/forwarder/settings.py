@@ -28,6 +28,22 @@ class InvalidRecordPolicy(StrEnum):
     DROP = "drop"  # logged and counted only
 
 
+#: Every variable of the forwarder's own that ``from_env`` reads (tests and benchmarks clear them).
+VARIABLES = (
+    "DEFAULT_LOG_GROUP",
+    "DEFAULT_LOG_STREAM",
+    "ALLOWED_LOG_GROUPS",
+    "CREATE_LOG_STREAMS",
+    "CREATE_LOG_GROUPS",
+    "INVALID_RECORDS",
+    "DEAD_LETTER_QUEUE_URL",
+    "MAX_CONCURRENT_REQUESTS",
+    "SUBSCRIPTION_LOG_GROUP",
+    "SUBSCRIPTION_LOG_STREAM",
+    "TIME_RESERVE_MS",
+    "AWS_RETRY_MODE",
+    "AWS_MAX_ATTEMPTS",
+)
 DEFAULT_METRICS_NAMESPACE = "CloudWatchLogsForwarder"
 #: Decoded events take about ten times their bytes in memory (measured on a gzip bomb of tiny
 #: events): a batch may decompress a twentieth of the function's memory.
