@@ -24,7 +24,6 @@ count and its size zipped (what Lambda limits to 50 MB; unzipped to 250 MB).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import LAMBDA_SRC, RESULTS, ROOT
-from benchmarks.common import AWS_ENV, Row, format_table, median, spread
+from benchmarks.common import AWS_ENV, Row, median, run_alone, spread
 
 # The peak RSS is the kernel's VmHWM of the new process image: ru_maxrss would carry over the
 # parent's peak across fork and exec.
@@ -339,13 +338,5 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    print(format_table(run(args.quick, args.out)))
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_alone(run, __doc__, sys.argv[1:])

@@ -190,3 +190,18 @@ def machine() -> dict[str, Any]:
         "lambda_src_changed": bool(git("status", "--porcelain", "--", "lambda_src")),
         "forwarder_src": str(LAMBDA_SRC),
     }
+
+
+def run_alone(
+    run: Callable[..., list[Row]], doc: str | None, argv: list[str] | None = None
+) -> None:
+    """``python -m benchmarks.NAME [--quick] [--out DIR]``: one benchmark, its table printed."""
+    import argparse
+
+    from benchmarks import RESULTS
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    print(format_table(run(args.quick, args.out)))

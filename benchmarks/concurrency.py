@@ -13,7 +13,6 @@ share under the GIL, and the endpoint's.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import RESULTS
-from benchmarks.common import Row, format_table, load_handler, median, quiet_stdout, spread
+from benchmarks.common import Row, load_handler, median, quiet_stdout, run_alone, spread
 from benchmarks.endpoint import InstantLogsEndpoint
 from benchmarks.workloads import one_per_stream
 from forwarder.sending import make_logs_client
@@ -120,13 +119,5 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    print(format_table(run(args.quick, args.out)))
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_alone(run, __doc__, sys.argv[1:])

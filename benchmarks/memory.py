@@ -14,7 +14,6 @@ events are held all the same). The function is configured with 512 MB (``infra/c
 
 from __future__ import annotations
 
-import argparse
 import base64
 import gzip
 import json
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import LAMBDA_SRC, RESULTS, ROOT
-from benchmarks.common import AWS_ENV, Row, format_table, median, spread
+from benchmarks.common import AWS_ENV, Row, median, run_alone, spread
 from benchmarks.endpoint import InstantLogsEndpoint
 from benchmarks.workloads import BENCH_GROUP, sqs_batch
 from tests.support.events import sqs_event
@@ -148,13 +147,5 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    print(format_table(run(args.quick, args.out)))
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_alone(run, __doc__, sys.argv[1:])

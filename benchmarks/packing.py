@@ -17,7 +17,6 @@ per workload for both packings.
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -28,7 +27,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from benchmarks import RESULTS
-from benchmarks.common import Row, format_table, median
+from benchmarks.common import Row, median, run_alone
 from forwarder.limits import EVENT_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_EVENT_BYTES, BatchLimits
 from forwarder.model import Destination, Entity, LogEvent
 from forwarder.planning import contiguous_cut, lower_bound, plan_requests
@@ -361,13 +360,5 @@ def plot(figures: dict[str, tuple[float, float, float]], path: Path) -> None:
     plt.close(figure)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    print(format_table(run(args.quick, args.out)))
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_alone(run, __doc__, sys.argv[1:])
