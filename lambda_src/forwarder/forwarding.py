@@ -19,6 +19,7 @@ from forwarder.model import (
     LogEvent,
     Rejection,
     SourceRecord,
+    held_back_reason,
 )
 from forwarder.planning import plan_requests
 from forwarder.records import DecompressionBudget, RecordDecoder
@@ -77,7 +78,7 @@ class Forwarder:
         budget = DecompressionBudget(self._settings.decompression_budget_bytes)
         decoded = [self._decoder.decode(record, i, budget) for i, record in enumerate(records)]
         # Invalid records that will be reported failed are known now: the later records of their
-        # FIFO group would be failed anyway, so they are not sent at all.
+        # group (FIFO message group, Kinesis shard) would be failed anyway, so they are not sent.
         known_failures = (
             [i for i, d in enumerate(decoded) if isinstance(d, InvalidRecord)]
             if self._settings.invalid_records is InvalidRecordPolicy.FAIL
@@ -131,9 +132,7 @@ class Forwarder:
         if letters:
             self._dead_letter(letters, failed, result)
         for position, first in fifo_blocked(records, failed).items():
-            failed[position] = (
-                f"held back: record {records[first].record_id} of the same message group failed"
-            )
+            failed[position] = held_back_reason(records[first].record_id)
         for position in sorted(failed):
             record_id = records[position].record_id
             result.failed_ids.append(record_id)

@@ -18,6 +18,11 @@ class SourceRecord:
     ``record_id`` is what ``batchItemFailures`` reports (SQS ``messageId``, Kinesis
     ``sequenceNumber``); ``payload`` is the SQS body (text) or the decoded Kinesis data (bytes);
     ``arrival_ms`` is the timestamp used for events that carry none.
+
+    ``message_group`` names an ordered group whose later records Lambda delivers again once one of
+    them is reported failed: an SQS FIFO message group (``MessageGroupId``) or a Kinesis shard
+    (Lambda retries a shard's batch from its lowest reported sequence number). None for records
+    of a standard queue, which are retried one by one.
     """
 
     record_id: str
@@ -157,7 +162,7 @@ class RecordVerdict:
 
     record_id: str
     invalid_reason: str | None = None
-    blocked_by: str | None = None  # FIFO: the id of an earlier failed record of the same group
+    blocked_by: str | None = None  # held back: the id of the first failed record of its group
     deferred_reason: str | None = None  # not decoded in this batch; may succeed in another
     rejections: dict[Rejection, int] = field(default_factory=dict)
     accepted_events: int = 0
@@ -187,6 +192,11 @@ class RecordVerdict:
         if self.deferred_reason is not None:
             return self.deferred_reason
         if self.blocked_by is not None:
-            return f"held back: record {self.blocked_by} of the same message group failed first"
+            return held_back_reason(self.blocked_by)
         lost = ", ".join(f"{n} {reason.value}" for reason, n in sorted(self.rejections.items()))
         return f"events not accepted: {lost}; {self.accepted_events} accepted"
+
+
+def held_back_reason(first_failed: str) -> str:
+    """Why a record was reported failed because an earlier record of its group failed."""
+    return f"held back: record {first_failed} of the same message group or shard failed first"

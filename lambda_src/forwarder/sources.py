@@ -19,6 +19,9 @@ from forwarder.model import SourceRecord
 
 SQS = "aws:sqs"
 KINESIS = "aws:kinesis"
+#: The ordered group of a Kinesis record whose ``eventID`` names no shard (a batch is always from
+#: one shard, so its records still form one group).
+UNKNOWN_SHARD = "kinesis"
 
 
 def source_records(event: Any) -> tuple[str, list[SourceRecord]]:
@@ -74,7 +77,26 @@ def _kinesis(record: KinesisStreamRecord) -> SourceRecord:
     except (binascii.Error, ValueError, TypeError, KeyError) as problem:
         data = str(payload.get("data", ""))
         error = f"Kinesis data is not valid base64 ({problem})"
-    return SourceRecord(payload.sequence_number, data, arrival_ms, envelope_error=error)
+    return SourceRecord(
+        payload.sequence_number,
+        data,
+        arrival_ms,
+        message_group=_shard_id(record),
+        envelope_error=error,
+    )
+
+
+def _shard_id(record: KinesisStreamRecord) -> str:
+    """The shard of a Kinesis record: ``eventID`` is ``"<shard id>:<sequence number>"``.
+
+    Lambda retries a shard's batch from its lowest reported sequence number, redelivering every
+    later record, so the shard is the ordered group (``SourceRecord.message_group``)."""
+    event_id = record.get("eventID")
+    if isinstance(event_id, str):
+        shard, colon, _ = event_id.partition(":")
+        if colon and shard:
+            return shard
+    return UNKNOWN_SHARD
 
 
 def _now_ms() -> int:

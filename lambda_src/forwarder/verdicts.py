@@ -1,8 +1,10 @@
 """Judge: map what happened to events back to the records that carried them.
 
 Pure: no I/O. A record is delivered only when every one of its events was accepted; otherwise its
-verdict counts the lost events by reason. The FIFO rule is here too: once a record of a message
-group fails, every later record of that group in the batch fails with it, so order is kept.
+verdict counts the lost events by reason. The ordered-group rule is here too: once a record of an
+SQS FIFO message group or a Kinesis shard fails, every later record of that group in the batch
+fails with it, as Lambda delivers them again anyway (FIFO keeps the group's order; Kinesis
+retries the shard from the lowest failed record).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def judge(
     held_back: Mapping[int, int] | None = None,
 ) -> list[RecordVerdict]:
     """One verdict per record, in batch order. ``held_back`` maps the positions of records not
-    sent because of the FIFO rule to the position of the failure that held them back."""
+    sent because an earlier record of their group was known to fail (``fifo_blocked``) to the
+    position of that failure; their verdicts get ``blocked_by``."""
     verdicts = [RecordVerdict(record.record_id) for record in records]
     for verdict, result in zip(verdicts, decoded, strict=True):
         if isinstance(result, InvalidRecord):
@@ -56,9 +59,10 @@ def judge(
 
 
 def fifo_blocked(records: Sequence[SourceRecord], failed: Iterable[int]) -> dict[int, int]:
-    """Positions of records that follow a failed record of the same message group, each mapped
-    to the position of the first failure of its group. Records without a group are never
-    blocked (standard queues and Kinesis)."""
+    """Positions of records that follow a failed record of the same ordered group
+    (``SourceRecord.message_group``: an SQS FIFO message group or a Kinesis shard), each mapped
+    to the position of the first failure of its group. Failed records are never blocked, and
+    records without a group (standard queues) never block nor are blocked."""
     failed = set(failed)
     first_failure: dict[str, int] = {}
     blocked: dict[int, int] = {}

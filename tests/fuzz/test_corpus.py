@@ -1,5 +1,5 @@
-"""The named hostile payloads, each between two good records, through the real handler against
-moto behind the strict CloudWatch Logs layer.
+"""The named hostile payloads, each with two good records (around it on SQS, before it on Kinesis:
+see ``batch_with``), through the real handler against moto behind the strict CloudWatch Logs layer.
 
 For every case: the handler returns (never raises), reports the hostile record alone or nothing
 (when the payload is acceptable raw text routed to the default stream), the good records land,

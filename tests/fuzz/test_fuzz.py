@@ -1,9 +1,9 @@
 """Hypothesis fuzzing with hostile payloads: random structure, types, names, numbers, text and
 bytes, in every payload form, whole or cut short.
 
-- Through the real handler against moto behind the strict layer, one hostile record between two
-  good ones: the handler never raises, reports nothing but the hostile record, the good records
-  land, and no request breaks a rule of the real service.
+- Through the real handler against moto behind the strict layer, one hostile record with two
+  good ones (``batch_with``): the handler never raises, reports nothing but the hostile record,
+  the good records land, and no request breaks a rule of the real service.
 - Through the decoder and planner alone, many more examples: decode never raises and whatever it
   accepts plans into valid requests.
 

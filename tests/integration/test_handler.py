@@ -161,15 +161,26 @@ def test_kinesis_subscription_payload_with_renaming(load_handler, strict, logs, 
     assert read_events(logs, log_group, stream) == [(t, "from another account")]
 
 
-def test_kinesis_bad_base64_fails_that_record_only(load_handler, strict, logs, log_group):
+def test_kinesis_bad_base64_fails_and_holds_back_the_rest_of_its_shard(
+    load_handler, strict, logs, log_group, capsys
+):
     handler = load_handler(**ALLOW)
-    event = kinesis_event([one_event(log_group, "k", "ok", now_ms()).encode()] * 2)
-    event["Records"][0]["kinesis"]["data"] = "not*base64"
+    logs.create_log_stream(logGroupName=log_group, logStreamName="k")
+    t = now_ms()
+    event = kinesis_event([one_event(log_group, "k", f"ok {i}", t + i).encode() for i in range(4)])
+    event["Records"][1]["kinesis"]["data"] = "not*base64"
+    sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
 
     response = handler.handler(event, LambdaContext())
 
-    assert failed_ids(response) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
-    assert [m for _, m in read_events(logs, log_group, "k")] == ["ok"]
+    # Lambda retries the shard from the bad record: the records after it are not sent now
+    assert failed_ids(response) == sequence[1:]
+    assert [m for _, m in read_events(logs, log_group, "k")] == ["ok 0"]
+    (call,) = strict.state.calls_of("PutLogEvents")
+    assert [e["message"] for e in call["logEvents"]] == ["ok 0"]
+    assert f"held back: record {sequence[1]} of the same message group or shard" in (
+        capsys.readouterr().out
+    )
 
 
 def test_entity_is_sent_and_its_rejection_fails_nothing(
