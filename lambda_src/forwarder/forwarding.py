@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from forwarder.dead_letters import DeadLetter, DeadLetterQueue
@@ -21,7 +21,7 @@ from forwarder.model import (
     SourceRecord,
     held_back_reason,
 )
-from forwarder.planning import plan_requests
+from forwarder.planning import Plan, plan_requests
 from forwarder.records import DecompressionBudget, RecordDecoder
 from forwarder.sending import Deadline, LogsSender
 from forwarder.settings import InvalidRecordPolicy, Settings
@@ -77,23 +77,11 @@ class Forwarder:
         result = ForwardingResult(source, len(records))
         budget = DecompressionBudget(self._settings.decompression_budget_bytes)
         decoded = [self._decoder.decode(record, i, budget) for i, record in enumerate(records)]
-        # Invalid records that will be reported failed are known now: the later records of their
-        # group (FIFO message group, Kinesis shard) would be failed anyway, so they are not sent.
-        known_failures = (
-            [i for i, d in enumerate(decoded) if isinstance(d, InvalidRecord)]
-            if self._settings.invalid_records is InvalidRecordPolicy.FAIL
-            else []
-        )
-        held_back = fifo_blocked(records, known_failures)
-
-        groups: dict[Destination, list[LogEvent]] = {}
-        for position, item in enumerate(decoded):
+        for item in decoded:
             if isinstance(item, DecodedRecord):
                 result.counts["EventsSkipped"] += item.skipped_empty
                 result.counts["EventsSplit"] += item.split_events
-                if item.events and position not in held_back:
-                    groups.setdefault(item.destination, []).extend(item.events)
-        plan = plan_requests(groups, int(self._clock() * 1000))
+        plan, held_back = self._plan(records, decoded)
         outcomes = self._sender.send(
             plan.requests, Deadline(remaining_ms, self._settings.time_reserve_ms)
         )
@@ -112,8 +100,7 @@ class Forwarder:
                 result.rejected_events.update(verdict.rejections)
 
         failed: dict[int, str] = {}
-        letters: list[tuple[int, DeadLetter]] = []
-        policy = self._settings.invalid_records
+        permanent: dict[int, str] = {}
         for position, verdict in enumerate(verdicts):
             if verdict.delivered:
                 continue
@@ -122,23 +109,76 @@ class Forwarder:
                 result.counts["RecordsInvalid"] += 1
             if verdict.deferred_reason is not None:
                 result.counts["RecordsDeferred"] += 1
-            if verdict.retryable or policy is InvalidRecordPolicy.FAIL:
+            if self._reported_failed(verdict.retryable):
                 failed[position] = reason
-            elif policy is InvalidRecordPolicy.DEAD_LETTER:
+            else:
+                permanent[position] = reason
+        # Failures known only now (throttling after botocore's retries, a request out of time...)
+        # fail the later records of their group too, sent or not: Lambda delivers them again.
+        _hold_back(records, failed)
+        letters: list[tuple[int, DeadLetter]] = []
+        for position, reason in permanent.items():
+            if position in failed:  # held back: dead-lettered or dropped when it comes back
+                continue
+            if self._settings.invalid_records is InvalidRecordPolicy.DEAD_LETTER:
                 letters.append((position, DeadLetter(records[position], reason, source)))
             else:
-                result.failures.append(RecordFailure(verdict.record_id, "dropped", reason))
+                result.failures.append(
+                    RecordFailure(records[position].record_id, "dropped", reason)
+                )
                 result.counts["RecordsDropped"] += 1
         if letters:
             self._dead_letter(letters, failed, result)
-        for position, first in fifo_blocked(records, failed).items():
-            failed[position] = held_back_reason(records[first].record_id)
+            # A dead letter that could not be sent fails its record, and so the later records
+            # of its group, but for those already dead-lettered or dropped.
+            _hold_back(records, failed, settled=permanent.keys() - failed.keys())
         for position in sorted(failed):
             record_id = records[position].record_id
             result.failed_ids.append(record_id)
             result.failures.append(RecordFailure(record_id, "failed", failed[position]))
         result.counts["RecordsFailed"] = len(failed)
         return result
+
+    def _plan(
+        self, records: Sequence[SourceRecord], decoded: Sequence[DecodedRecord | InvalidRecord]
+    ) -> tuple[Plan, dict[int, int]]:
+        """The requests to send, and the records held back: those that follow, in their ordered
+        group (``SourceRecord.message_group``), a record known before sending to be reported
+        failed. Lambda delivers them again after that failure (SQS FIFO keeps the group's order;
+        Kinesis retries the shard from the lowest failed record), so sending them now would only
+        cost calls and land their events twice. Held-back records map to the position of the
+        first known failure of their group.
+
+        Known before sending: records deferred by the decompression budget (under any policy),
+        invalid records under ``INVALID_RECORDS=fail``, and records with events the planner
+        judged without sending (too new: always; too old or expired: under ``fail``). The last
+        are known only once planned, so the batch is planned again, without the records they
+        hold back, only when there are such records.
+        """
+        known = {
+            position
+            for position, item in enumerate(decoded)
+            if isinstance(item, InvalidRecord) and self._reported_failed(item.retryable)
+        }
+        held_back = fifo_blocked(records, known)
+        now_ms = int(self._clock() * 1000)
+        plan = plan_requests(_groups(decoded, held_back), now_ms)
+        prejudged = {
+            event.record
+            for event, reason in plan.prejudged
+            if self._reported_failed(reason.retryable)
+        }
+        if prejudged:
+            blocked = fifo_blocked(records, known | prejudged)
+            if blocked.keys() != held_back.keys():  # a superset: held-back records have none
+                plan = plan_requests(_groups(decoded, blocked), now_ms)
+            held_back = blocked  # the first failure of a group may now be an earlier record
+        return plan, held_back
+
+    def _reported_failed(self, retryable: bool) -> bool:
+        """Whether a record failing for a reason of this kind is reported in batchItemFailures
+        (rather than dead-lettered or dropped)."""
+        return retryable or self._settings.invalid_records is InvalidRecordPolicy.FAIL
 
     def _dead_letter(
         self,
@@ -157,3 +197,26 @@ class Forwarder:
             else:
                 result.failures.append(RecordFailure(record_id, "dead-lettered", letter.reason))
                 result.counts["RecordsDeadLettered"] += 1
+
+
+def _groups(
+    decoded: Sequence[DecodedRecord | InvalidRecord], held_back: Mapping[int, int]
+) -> dict[Destination, list[LogEvent]]:
+    """The events to plan, by destination, in arrival order; none of the held-back records."""
+    groups: dict[Destination, list[LogEvent]] = {}
+    for position, item in enumerate(decoded):
+        if position in held_back or not isinstance(item, DecodedRecord):
+            continue
+        if item.destination is not None and item.events:
+            groups.setdefault(item.destination, []).extend(item.events)
+    return groups
+
+
+def _hold_back(
+    records: Sequence[SourceRecord], failed: dict[int, str], settled: Set[int] = frozenset()
+) -> None:
+    """Add to ``failed`` the records that follow a failed record of their group, but for the
+    ``settled`` ones (dead-lettered or dropped: their fate is told already)."""
+    for position, first in fifo_blocked(records, failed).items():
+        if position not in settled:
+            failed[position] = held_back_reason(records[first].record_id)

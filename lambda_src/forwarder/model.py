@@ -186,13 +186,14 @@ class RecordVerdict:
         )
 
     def describe(self) -> str:
-        """One sentence a person can act on."""
+        """One sentence a person can act on. A held-back record is described as such even when
+        it is invalid: it is reported failed, and what its invalidity leads to comes later."""
+        if self.blocked_by is not None:
+            return held_back_reason(self.blocked_by)
         if self.invalid_reason is not None:
             return self.invalid_reason
         if self.deferred_reason is not None:
             return self.deferred_reason
-        if self.blocked_by is not None:
-            return held_back_reason(self.blocked_by)
         lost = ", ".join(f"{n} {reason.value}" for reason, n in sorted(self.rejections.items()))
         return f"events not accepted: {lost}; {self.accepted_events} accepted"
 
