@@ -25,6 +25,7 @@ from forwarder.planning import Plan, plan_requests
 from forwarder.records import DecompressionBudget, RecordDecoder
 from forwarder.sending import Deadline, LogsSender
 from forwarder.settings import InvalidRecordPolicy, Settings
+from forwarder.sources import KINESIS
 from forwarder.verdicts import fifo_blocked, judge
 
 
@@ -81,7 +82,7 @@ class Forwarder:
             if isinstance(item, DecodedRecord):
                 result.counts["EventsSkipped"] += item.skipped_empty
                 result.counts["EventsSplit"] += item.split_events
-        plan, held_back = self._plan(records, decoded)
+        plan, held_back = self._plan(source, records, decoded)
         outcomes = self._sender.send(
             plan.requests, Deadline(remaining_ms, self._settings.time_reserve_ms)
         )
@@ -140,21 +141,37 @@ class Forwarder:
         return result
 
     def _plan(
-        self, records: Sequence[SourceRecord], decoded: Sequence[DecodedRecord | InvalidRecord]
+        self,
+        source: str,
+        records: Sequence[SourceRecord],
+        decoded: Sequence[DecodedRecord | InvalidRecord],
     ) -> tuple[Plan, dict[int, int]]:
         """The requests to send, and the records held back: those that follow, in their ordered
         group (``SourceRecord.message_group``), a record known before sending to be reported
-        failed. Lambda delivers them again after that failure (SQS FIFO keeps the group's order;
-        Kinesis retries the shard from the lowest failed record), so sending them now would only
+        failed. Lambda delivers them again after that failure, so sending them now would only
         cost calls and land their events twice. Held-back records map to the position of the
         first known failure of their group.
 
-        Known before sending: records deferred by the decompression budget (under any policy),
-        invalid records under ``INVALID_RECORDS=fail``, and records with events the planner
-        judged without sending (too new: always; too old or expired: under ``fail``). The last
-        are known only once planned, so the batch is planned again, without the records they
-        hold back, only when there are such records.
+        Known before sending, on SQS FIFO: records deferred by the decompression budget (under
+        any policy), invalid records under ``INVALID_RECORDS=fail``, and records with events the
+        planner judged without sending (too new: always; too old or expired: under ``fail``).
+        The last are known only once planned, so the batch is planned again, without the
+        records they hold back, only when there are such records.
+
+        On Kinesis, only deferred records hold the rest of the shard back: they get through on
+        the retry. A record that fails for good (invalid under ``fail``, or too new for every
+        retry) would, once Lambda's retries run out, take the rest of its batch to the
+        on-failure destination, which keeps only their sequence numbers; sent now, those records
+        land (and land again on each retry: duplicates, never losses).
         """
+        if source == KINESIS:
+            deferred = {
+                position
+                for position, item in enumerate(decoded)
+                if isinstance(item, InvalidRecord) and item.retryable
+            }
+            held_back = fifo_blocked(records, deferred)
+            return plan_requests(_groups(decoded, held_back), int(self._clock() * 1000)), held_back
         known = {
             position
             for position, item in enumerate(decoded)

@@ -72,6 +72,24 @@ def test_missing_stream_is_created_once(load_handler, strict, logs, log_group):
     assert strict.state.calls_of("CreateLogGroup") == []
 
 
+def test_a_stream_still_missing_after_creation_is_retried_not_dead_lettered(
+    load_handler, strict, logs, log_group, sqs
+):
+    queue = sqs.create_queue(QueueName=f"letters-{time.time_ns()}")["QueueUrl"]
+    handler = load_handler(**ALLOW, INVALID_RECORDS="dead-letter", DEAD_LETTER_QUEUE_URL=queue)
+    logs.create_log_stream(logGroupName=log_group, logStreamName="s")
+    event = kinesis_event([one_event(log_group, "s", "hello", now_ms()).encode()])
+    strict.inject("PutLogEvents", "missing", 2)  # before and after the (needless) creation
+
+    response = handler.handler(event, LambdaContext())
+
+    assert failed_ids(response) == [event["Records"][0]["kinesis"]["sequenceNumber"]]
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue)  # valid: not dead-lettered
+    assert len(strict.state.calls_of("CreateLogStream")) == 1
+    assert failed_ids(handler.handler(event, LambdaContext())) == []  # the retry lands it
+    assert [m for _, m in read_events(logs, log_group, "s")] == ["hello"]
+
+
 def test_missing_group_fails_unless_creation_is_enabled(load_handler, strict, logs):
     group = f"/app/absent-{time.time_ns()}"
     event = sqs_event([one_event(group, "s", "hello", now_ms())])
@@ -161,7 +179,7 @@ def test_kinesis_subscription_payload_with_renaming(load_handler, strict, logs, 
     assert read_events(logs, log_group, stream) == [(t, "from another account")]
 
 
-def test_kinesis_bad_base64_fails_and_holds_back_the_rest_of_its_shard(
+def test_kinesis_bad_base64_fails_and_the_rest_of_its_shard_is_sent_and_reported_after(
     load_handler, strict, logs, log_group, capsys
 ):
     handler = load_handler(**ALLOW)
@@ -173,11 +191,12 @@ def test_kinesis_bad_base64_fails_and_holds_back_the_rest_of_its_shard(
 
     response = handler.handler(event, LambdaContext())
 
-    # Lambda retries the shard from the bad record: the records after it are not sent now
+    # Lambda retries the shard from the bad record, so the later ones are reported with it; but
+    # they are sent now, so that they land even if the bad record is given up with its batch
     assert failed_ids(response) == sequence[1:]
-    assert [m for _, m in read_events(logs, log_group, "k")] == ["ok 0"]
+    assert [m for _, m in read_events(logs, log_group, "k")] == ["ok 0", "ok 2", "ok 3"]
     (call,) = strict.state.calls_of("PutLogEvents")
-    assert [e["message"] for e in call["logEvents"]] == ["ok 0"]
+    assert [e["message"] for e in call["logEvents"]] == ["ok 0", "ok 2", "ok 3"]
     assert f"held back: record {sequence[1]} of the same message group or shard" in (
         capsys.readouterr().out
     )

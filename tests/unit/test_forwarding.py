@@ -3,7 +3,10 @@ how each one is reported.
 
 Within an ordered group (an SQS FIFO message group, a Kinesis shard), Lambda delivers again the
 records that follow a failed one; so once a record is known to fail, the later records of its group
-are not sent and are reported failed, "held back".
+are reported failed, "held back". On SQS FIFO they are not sent at all; on Kinesis they are not
+sent only behind a record deferred by the decompression budget (it gets through on the retry):
+behind a record that fails for good they are sent, so that they land even when Lambda's retries
+run out and give the rest of the batch up to the on-failure destination.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def kinesis(payloads: Sequence[str | bytes]) -> dict[str, Any]:
 # --- Kinesis: the shard is the ordered group -------------------------------------------------
 
 
-def test_a_kinesis_record_invalid_under_fail_holds_back_the_rest_of_its_shard():
+def test_a_kinesis_record_invalid_under_fail_is_reported_and_the_rest_of_its_shard_sent():
     payloads = bodies(*[f"m{i}" for i in range(10)])
     payloads[2] = one_event("/forbidden", "s", "m2", now_ms())  # record 3 of 10
     event = kinesis(payloads)
@@ -118,8 +121,10 @@ def test_a_kinesis_record_invalid_under_fail_holds_back_the_rest_of_its_shard():
 
     result, sender, _, _ = forward(event)
 
-    assert sender.messages == ["m0", "m1"]  # records 4..10 are not sent
+    # sent, so that they land even if record 3 fails until Lambda gives the batch up...
+    assert sender.messages == sorted(f"m{i}" for i in range(10) if i != 2)
     assert len(sender.requests) == 1
+    # ...and reported after it, since Lambda retries the shard from record 3 all the same
     assert result.failed_ids == ids[2:]
     why = reasons(result)
     assert "not allowed" in why[ids[2]]
@@ -128,11 +133,11 @@ def test_a_kinesis_record_invalid_under_fail_holds_back_the_rest_of_its_shard():
         for i in ids[3:]
     )
     assert result.counts["RecordsFailed"] == 8
-    assert result.counts["EventsForwarded"] == 2
+    assert result.counts["EventsForwarded"] == 9
 
 
 @pytest.mark.parametrize("policy", list(InvalidRecordPolicy))
-def test_a_kinesis_record_with_a_too_new_event_holds_back_the_later_ones(policy):
+def test_a_kinesis_record_with_a_too_new_event_does_not_hold_back_the_later_ones(policy):
     now = now_ms()
     payloads = bodies("m0", "m1", "m2", "m3", "m4", at=now)
     payloads[1] = one_event(GROUP, "s", "future", now + 3 * HOUR_MS)
@@ -141,19 +146,15 @@ def test_a_kinesis_record_with_a_too_new_event_holds_back_the_later_ones(policy)
 
     result, sender, dead_letters, _ = forward(event, policy)
 
-    assert sender.messages == ["m0"]
+    assert sender.messages == ["m0", "m2", "m3", "m4"]
     assert result.failed_ids == ids[1:]
     assert "1 too-new" in reasons(result)[ids[1]]
     assert reasons(result)[ids[4]].startswith(f"held back: record {ids[1]} ")
     assert dead_letters.letters == []
 
 
-@pytest.mark.parametrize(
-    ("policy", "held_back"), [(FAIL, True), (DEAD_LETTER, False), (DROP, False)]
-)
-def test_a_kinesis_record_too_old_holds_back_the_later_ones_only_when_it_is_reported(
-    policy, held_back
-):
+@pytest.mark.parametrize("policy", list(InvalidRecordPolicy))
+def test_a_kinesis_record_too_old_never_keeps_the_later_ones_from_being_sent(policy):
     now = now_ms()
     payloads = bodies("m0", "m1", "m2", "m3", at=now)
     payloads[1] = one_event(GROUP, "s", "ancient", now - MAX_AGE_MS - HOUR_MS)
@@ -162,11 +163,10 @@ def test_a_kinesis_record_too_old_holds_back_the_later_ones_only_when_it_is_repo
 
     result, sender, dead_letters, _ = forward(event, policy)
 
-    if held_back:
-        assert sender.messages == ["m0"]
+    assert sender.messages == ["m0", "m2", "m3"]
+    if policy is FAIL:
         assert result.failed_ids == ids[1:]
     else:  # dead-lettered or dropped: handled, so the shard goes on
-        assert sender.messages == ["m0", "m2", "m3"]
         assert result.failed_ids == []
         assert len(dead_letters.letters) == (policy is DEAD_LETTER)
 
@@ -209,7 +209,7 @@ def test_an_invalid_record_after_a_known_failure_is_held_back_not_dead_lettered(
 
     result, sender, dead_letters, _ = forward(event, DEAD_LETTER)
 
-    assert sender.messages == []
+    assert sender.messages == ["fine"]
     assert result.failed_ids == ids
     assert dead_letters.letters == []
     assert reasons(result)[ids[1]].startswith(f"held back: record {ids[0]} ")
@@ -217,15 +217,17 @@ def test_an_invalid_record_after_a_known_failure_is_held_back_not_dead_lettered(
 
 
 def test_each_kinesis_shard_is_a_group_of_its_own():
-    payloads = bodies("a0", "a1", "b0", "b1", "a2", "b2")
-    payloads[1] = one_event("/forbidden", "s", "a1", now_ms())
+    stamp = now_ms()
+    deferred = gzip.compress(one_event(GROUP, "s", "x" * 5_000, stamp).encode())
+    payloads: list[str | bytes] = list(bodies("a0", "a1", "b0", "b1", "a2", "b2", at=stamp))
+    payloads[1] = deferred
     event = kinesis(payloads)
     for record, shard in zip(event["Records"], "AABBAB", strict=True):
         sequence = record["kinesis"]["sequenceNumber"]
         record["eventID"] = f"shardId-00000000000{shard == 'B':d}:{sequence}"
     ids = ids_of(event)
 
-    result, sender, _, _ = forward(event)
+    result, sender, _, _ = forward(event, decompression_budget_bytes=1_000)
 
     assert sender.messages == ["a0", "b0", "b1", "b2"]
     assert result.failed_ids == [ids[1], ids[4]]
@@ -298,9 +300,12 @@ def test_the_batch_is_planned_again_only_when_prejudged_records_hold_others_back
     if future is not None:
         payloads[future] = one_event(GROUP, "s", "future", stamp + 3 * HOUR_MS)
 
-    forward(kinesis(payloads))
-
+    fifo = sqs_event(payloads, group="g")
+    forward(fifo)
     assert len(calls) == plans
+    calls.clear()
+    forward(kinesis(payloads))  # too new never holds a shard back: planned once
+    assert len(calls) == 1
 
 
 # --- failures known only after sending --------------------------------------------------------
@@ -362,8 +367,11 @@ def payload_of(kind: str, position: int, now: int) -> str | bytes:
         st.tuples(st.sampled_from([None, "a", "b"]), st.sampled_from(KINDS)), max_size=12
     ),
     policy=st.sampled_from(list(InvalidRecordPolicy)),
+    source=st.sampled_from(["aws:sqs", "aws:kinesis"]),
 )
-def test_held_back_records_are_exactly_those_after_a_known_failure_of_their_group(batch, policy):
+def test_held_back_records_are_exactly_those_after_a_known_failure_of_their_group(
+    batch, policy, source
+):
     now = now_ms()
     records = [
         SourceRecord(f"r{i}", payload_of(kind, i, now), now, message_group=group)
@@ -378,23 +386,33 @@ def test_held_back_records_are_exactly_those_after_a_known_failure_of_their_grou
     sender, dead_letters = FakeSender(), FakeDeadLetters()
     forwarder = Forwarder(settings_, sender, dead_letters)  # type: ignore[arg-type]
 
-    result = forwarder.forward("aws:kinesis", records, lambda: 60_000)
+    result = forwarder.forward(source, records, lambda: 60_000)
 
     # The rule written out independently: what is reported failed before anything is sent...
     def fails(kind: str) -> bool:
         return kind in {"too-new", "deferred"} or (kind != "good" and policy is FAIL)
 
+    def holds_back(kind: str) -> bool:  # ...and which of those keep the group's rest unsent
+        return kind == "deferred" if source == "aws:kinesis" else fails(kind)
+
     first_failure: dict[str, int] = {}
+    first_holding: dict[str, int] = {}
     held_back: dict[int, int] = {}
+    unsent: set[int] = set()
     for i, (group, kind) in enumerate(batch):
         if group is None:
             continue
-        if group in first_failure and not fails(kind):
+        if group in first_holding and not fails(kind):
+            unsent.add(i)
+            held_back[i] = first_holding[group]  # named: the failure that kept it unsent
+        elif group in first_failure and not fails(kind):
             held_back[i] = first_failure[group]
-        elif fails(kind):
+        if fails(kind):
             first_failure.setdefault(group, i)
+        if holds_back(kind):
+            first_holding.setdefault(group, i)
     # ...and what becomes of each record.
-    sent = [f"m{i}" for i, (_, kind) in enumerate(batch) if kind == "good" and i not in held_back]
+    sent = [f"m{i}" for i, (_, kind) in enumerate(batch) if kind == "good" and i not in unsent]
     failed = [f"r{i}" for i, (_, kind) in enumerate(batch) if fails(kind) or i in held_back]
     settled = [
         f"r{i}"
