@@ -120,7 +120,7 @@ class LogsSender:
                 missing = self._create_destination(request)
                 if missing is not None:
                     return RequestOutcome(request, Rejection.MISSING_DESTINATION, missing)
-                return self._put(request)
+                return self._put_again(request)
         except ClientError as error:
             return _failed(request, error)
         except BotoCoreError as error:  # connection errors left after botocore's retries
@@ -154,6 +154,17 @@ class LogsSender:
             expired_end=rejected.get("expiredLogEventEndIndex"),
             entity_rejection=entity.get("errorType"),
         )
+
+    def _put_again(self, request: PlannedRequest) -> RequestOutcome:
+        """The put after creating the stream. Still "not found" now is transient (the stream was
+        deleted meanwhile, or is not visible yet): retryable, never a reason to give up."""
+        try:
+            return self._put(request)
+        except ClientError as error:
+            if _code(error) != "ResourceNotFoundException":
+                raise
+            detail = "log stream still not found just after it was created or found to exist"
+            return RequestOutcome(request, Rejection.UNAVAILABLE, detail)
 
     def _create_destination(self, request: PlannedRequest) -> str | None:
         """Create the missing stream (and group, when allowed). Returns why it could not."""
