@@ -7,9 +7,12 @@ every PutLogEvents request the real service would refuse (and records the violat
 can fail on it), answers rejections with the real service's indexes, forwards only the accepted
 events to moto, and passes every other call through untouched.
 
-Faults are injected per operation, in order: ``throttle`` (400 ThrottlingException),
-``unavailable`` (503 ServiceUnavailableException), ``drop`` (connection closed with no answer)
-and ``delay`` (the answer comes ``seconds`` late).
+Faults are injected per operation, in order (``inject``), or drawn at random from a seeded
+``Chaos`` mix: ``throttle`` (400 ThrottlingException), ``unavailable`` (503
+ServiceUnavailableException), ``drop`` (connection closed before the call is carried out),
+``lose`` (the call is carried out, then the connection closes with no answer: the client cannot
+know it succeeded), ``missing`` (400 ResourceNotFoundException, as for a stream that is not
+there) and ``delay`` (the answer comes ``seconds`` late). ``state.met`` counts the faults met.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import random
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -41,10 +46,43 @@ ENTITY_KEYS = {"Type", "ResourceType", "Identifier", "Name", "Environment"}
 TARGET_PREFIX = "Logs_20140328."
 
 
+FAULT_KINDS = ("throttle", "unavailable", "drop", "lose", "missing", "delay")
+
+
 @dataclass
 class Fault:
-    kind: str  # throttle | unavailable | drop | delay
+    kind: str  # one of FAULT_KINDS
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """A seeded mix of faults: each call of one of ``operations`` meets fault ``kind`` with
+    probability ``rates[kind]`` (at most one fault a call; ``missing`` only for PutLogEvents); a
+    ``delay`` lasts a uniform draw from ``delay_s``. The same seed and the same order of calls
+    give the same faults."""
+
+    rates: Mapping[str, float]
+    operations: frozenset[str] = frozenset({"PutLogEvents", "CreateLogStream"})
+    delay_s: tuple[float, float] = (0.5, 2.0)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.rates) - set(FAULT_KINDS)
+        if unknown or sum(self.rates.values()) > 1 or min(self.rates.values(), default=0) < 0:
+            raise ValueError(f"rates must be probabilities of {FAULT_KINDS}: {dict(self.rates)}")
+
+    def draw(self, rng: random.Random, operation: str) -> Fault | None:
+        if operation not in self.operations:
+            return None
+        roll, seconds = rng.random(), rng.uniform(*self.delay_s)
+        for kind, rate in sorted(self.rates.items()):
+            if roll < rate:
+                if kind == "missing" and operation != "PutLogEvents":
+                    return None
+                return Fault(kind, seconds if kind == "delay" else 0.0)
+            roll -= rate
+        return None
 
 
 @dataclass
@@ -54,6 +92,9 @@ class StrictState:
     violations: list[str] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
+    chaos: Chaos | None = None
+    chaos_rng: random.Random = field(default_factory=random.Random)
+    met: Counter[str] = field(default_factory=Counter)  # faults met, by kind
     reject_entities: str | None = None  # errorType to answer for every request with an entity
     in_flight: int = 0  # PutLogEvents calls being answered now, and the most at once
     max_in_flight: int = 0
@@ -87,11 +128,20 @@ class StrictLogsProxy:
             queue = self.state.faults.setdefault(operation, deque())
             queue.extend(Fault(kind, seconds) for _ in range(count))
 
+    def unleash(self, chaos: Chaos | None) -> None:
+        """Draw faults from ``chaos`` for every later call (after any ``inject``-ed ones);
+        ``None`` ends it."""
+        with self.state.lock:
+            self.state.chaos = chaos
+            self.state.chaos_rng = random.Random(chaos.seed if chaos else 0)
+
     def reset(self) -> None:
         with self.state.lock:
             self.state.violations.clear()
             self.state.calls.clear()
             self.state.faults.clear()
+            self.state.chaos = None
+            self.state.met.clear()
             self.state.reject_entities = None
             self.state.max_in_flight = 0
 
@@ -162,6 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
     upstream: tuple[str, int]
     clock: Any
     _counted: bool = False
+    _lose_answer: bool = False
 
     def setup(self) -> None:
         super().setup()
@@ -180,6 +231,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.state.calls.append((operation, document))
             queue = self.state.faults.get(operation)
             fault = queue.popleft() if queue else None
+            if fault is None and self.state.chaos is not None:
+                fault = self.state.chaos.draw(self.state.chaos_rng, operation)
+            if fault is not None:
+                self.state.met[fault.kind] += 1
             self._counted = operation == "PutLogEvents"
             if self._counted:
                 self.state.in_flight += 1
@@ -208,6 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(400, "ThrottlingException", "Rate exceeded")
             if fault.kind == "unavailable":
                 return self._error(503, "ServiceUnavailableException", "injected outage")
+            if fault.kind == "missing":
+                return self._error(400, "ResourceNotFoundException", "injected: does not exist")
+            self._lose_answer = fault.kind == "lose"
             time.sleep(fault.seconds)
         if operation == "PutLogEvents":
             return self._put_log_events(document)
@@ -286,6 +344,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self._leave()
+        if self._lose_answer:  # carried out, but the client never hears of it
+            self._lose_answer = False
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Type", content_type or "application/x-amz-json-1.1")
         self.send_header("Content-Length", str(len(body)))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import time
+from collections import Counter
 
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from local.strict_logs import check_put_log_events
+from local.strict_logs import Chaos, check_put_log_events
 
 NOW = 1_800_000_000_000
 HOUR = 3600 * 1000
@@ -80,3 +82,67 @@ def test_a_refused_request_is_recorded_and_answered_like_the_service(strict, log
     assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
     assert strict.state.violations == ["10001 events in one request (1 to 10000)"]
     strict.state.violations.clear()  # this test sent it on purpose
+
+
+def test_chaos_draws_the_same_faults_from_the_same_seed_at_the_asked_rates():
+    chaos = Chaos({"throttle": 0.1, "delay": 0.05, "missing": 0.05}, seed=3, delay_s=(1, 2))
+    rng_a, rng_b = random.Random(3), random.Random(3)
+    drawn = [chaos.draw(rng_a, "PutLogEvents") for _ in range(20_000)]
+    assert drawn == [chaos.draw(rng_b, "PutLogEvents") for _ in range(20_000)]
+    kinds = Counter(fault.kind for fault in drawn if fault is not None)
+    assert 1_800 < kinds["throttle"] < 2_200
+    assert 850 < kinds["delay"] < 1_150
+    assert 850 < kinds["missing"] < 1_150
+    assert all(1 <= f.seconds <= 2 for f in drawn if f is not None and f.kind == "delay")
+    # "missing" is a stream that is not there: only PutLogEvents meets it
+    other = [chaos.draw(rng_a, "CreateLogStream") for _ in range(5_000)]
+    assert {f.kind for f in other if f is not None} == {"throttle", "delay"}
+    assert chaos.draw(rng_a, "DescribeLogGroups") is None
+
+
+def test_chaos_refuses_rates_that_are_not_probabilities():
+    with pytest.raises(ValueError, match="rates"):
+        Chaos({"throttle": 0.7, "drop": 0.5})
+    with pytest.raises(ValueError, match="rates"):
+        Chaos({"meteor": 0.1})
+
+
+def test_a_lost_answer_is_carried_out_but_never_heard_of(strict, logs, log_group):
+    logs.create_log_stream(logGroupName=log_group, logStreamName="s")
+    client = boto3.client(
+        "logs", endpoint_url=strict.url, config=Config(retries={"total_max_attempts": 1})
+    )
+    strict.inject("PutLogEvents", "lose")
+    now = int(time.time() * 1000)
+    with pytest.raises(BotoCoreError):
+        client.put_log_events(
+            logGroupName=log_group,
+            logStreamName="s",
+            logEvents=[{"timestamp": now, "message": "landed all the same"}],
+        )
+    stored = logs.get_log_events(logGroupName=log_group, logStreamName="s")["events"]
+    assert [e["message"] for e in stored] == ["landed all the same"]
+    assert strict.state.met == Counter({"lose": 1})
+
+
+def test_chaos_faults_are_met_and_counted(strict, logs, log_group):
+    logs.create_log_stream(logGroupName=log_group, logStreamName="s")
+    client = boto3.client(
+        "logs", endpoint_url=strict.url, config=Config(retries={"total_max_attempts": 1})
+    )
+    strict.unleash(Chaos({"missing": 1.0}))
+    with pytest.raises(ClientError) as missing:
+        client.put_log_events(
+            logGroupName=log_group,
+            logStreamName="s",
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": "m"}],
+        )
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    client.describe_log_groups()  # not an operation chaos touches
+    strict.unleash(None)
+    client.put_log_events(
+        logGroupName=log_group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": "m"}],
+    )
+    assert strict.state.met == Counter({"missing": 1})
