@@ -220,3 +220,61 @@ def default_blueprint() -> Blueprint:
         kinesis=kinesis,
         origin={"sqs": DEFAULT_ORIGIN, "kinesis": DEFAULT_ORIGIN},
     )
+
+
+def fast_blueprint(
+    *,
+    visibility_s: int = 1,
+    max_receive_count: int = 3,
+    fifo: bool = False,
+    sqs_batch: int = 10,
+    sqs_window_s: float = 0.0,
+    shards: int = 1,
+    kinesis_batch: int = 100,
+    kinesis_window_s: float = 0.0,
+    starting_position: str = "TRIM_HORIZON",
+    bisect: bool = True,
+    kinesis_retries: int = 2,
+    max_record_age_s: int = -1,
+    timeout_s: int | None = None,
+) -> Blueprint:
+    """``default_blueprint`` with timings short enough for tests and campaigns: every queue,
+    mapping and (with ``timeout_s``) function setting named here replaces the default."""
+    blueprint = default_blueprint()
+    assert blueprint.sqs is not None
+    assert blueprint.kinesis is not None
+    blueprint = blueprint.with_queue(
+        blueprint.sqs.queue,
+        visibility_timeout_s=visibility_s,
+        max_receive_count=max_receive_count,
+        fifo=fifo,
+        content_based_deduplication=fifo,
+    )
+    if fifo:
+        blueprint = blueprint.with_queue("SqsDeadLetterQueue", fifo=True)
+    sqs_function, kinesis_function = blueprint.sqs.function, blueprint.kinesis.function
+    if timeout_s is not None:
+        sqs_function = replace(sqs_function, timeout_s=timeout_s)
+        kinesis_function = replace(kinesis_function, timeout_s=timeout_s)
+    sqs = replace(
+        blueprint.sqs,
+        function=sqs_function,
+        mapping=replace(
+            blueprint.sqs.mapping, batch_size=sqs_batch, batching_window_s=sqs_window_s
+        ),
+    )
+    kinesis = replace(
+        blueprint.kinesis,
+        function=kinesis_function,
+        stream=replace(blueprint.kinesis.stream, shard_count=shards),
+        mapping=replace(
+            blueprint.kinesis.mapping,
+            batch_size=kinesis_batch,
+            batching_window_s=kinesis_window_s,
+            starting_position=starting_position,
+            bisect_on_error=bisect,
+            max_retry_attempts=kinesis_retries,
+            max_record_age_s=max_record_age_s,
+        ),
+    )
+    return replace(blueprint, sqs=sqs, kinesis=kinesis)

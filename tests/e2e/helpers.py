@@ -4,62 +4,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
-from local.specs import Blueprint, default_blueprint
+from local.specs import fast_blueprint
+
+__all__ = ["Records", "ScriptedHandler", "fail_where", "fast_blueprint", "payload", "record_id"]
 
 Records = list[dict[str, Any]]
-
-
-def fast_blueprint(
-    *,
-    visibility_s: int = 1,
-    max_receive_count: int = 3,
-    fifo: bool = False,
-    sqs_batch: int = 10,
-    sqs_window_s: float = 0.0,
-    shards: int = 1,
-    kinesis_batch: int = 100,
-    kinesis_window_s: float = 0.0,
-    starting_position: str = "TRIM_HORIZON",
-    bisect: bool = True,
-    kinesis_retries: int = 2,
-    max_record_age_s: int = -1,
-) -> Blueprint:
-    """The default blueprint (the CDK app's defaults) with timings short enough for tests."""
-    blueprint = default_blueprint()
-    assert blueprint.sqs is not None
-    assert blueprint.kinesis is not None
-    blueprint = blueprint.with_queue(
-        blueprint.sqs.queue,
-        visibility_timeout_s=visibility_s,
-        max_receive_count=max_receive_count,
-        fifo=fifo,
-        content_based_deduplication=fifo,
-    )
-    if fifo:
-        blueprint = blueprint.with_queue("SqsDeadLetterQueue", fifo=True)
-    sqs = replace(
-        blueprint.sqs,
-        mapping=replace(
-            blueprint.sqs.mapping, batch_size=sqs_batch, batching_window_s=sqs_window_s
-        ),
-    )
-    kinesis = replace(
-        blueprint.kinesis,
-        stream=replace(blueprint.kinesis.stream, shard_count=shards),
-        mapping=replace(
-            blueprint.kinesis.mapping,
-            batch_size=kinesis_batch,
-            batching_window_s=kinesis_window_s,
-            starting_position=starting_position,
-            bisect_on_error=bisect,
-            max_retry_attempts=kinesis_retries,
-            max_record_age_s=max_record_age_s,
-        ),
-    )
-    return replace(blueprint, sqs=sqs, kinesis=kinesis)
 
 
 class ScriptedHandler:
