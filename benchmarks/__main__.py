@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks import RESULTS
 from benchmarks.common import Row, format_table, machine, write_results
 
-BENCHMARKS = ("packing", "cpu", "concurrency", "cold_start", "memory")
+BENCHMARKS = ("packing", "cpu", "concurrency", "cold_start", "memory", "faults", "load")
 
 
 def main(argv: list[str] | None = None) -> int:

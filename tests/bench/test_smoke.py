@@ -54,6 +54,8 @@ def test_every_benchmark_ran_and_printed_its_table(smoke):
         "concurrency",
         "cold start",
         "memory",
+        "faults",
+        "load",
     }
     assert "| benchmark" in smoke["stdout"]
     assert (smoke["out"] / "table.md").read_text().startswith("| benchmark")
@@ -104,3 +106,36 @@ def test_cold_start_and_memory_figures_are_sane(smoke):
     for run in memory["facts"]["runs"]:
         assert run["failed"] == 0
         assert run["imports_mb"] < run["event_mb"] < run["peak_mb"] + 1  # MB, page noise
+
+
+def test_the_fault_campaign_met_every_fault_and_lost_nothing(smoke):
+    (row,) = rows(smoke, "faults")
+    facts = row["facts"]
+    assert facts["drained"]
+    assert facts["violations"] == []
+    assert facts["ok"]
+    assert facts["lost"] == 0
+    assert set(facts["faults_met"]) == {
+        "throttle",
+        "unavailable",
+        "drop",
+        "lose",
+        "missing",
+        "delay",
+    }
+    outcomes = facts["outcomes"]
+    assert sum(outcomes.values()) == facts["sent"]
+    assert outcomes["landed"] > 0.9 * facts["sent"]
+    assert facts["poison_landed"] == 0
+    assert row["met"] is True
+
+
+def test_the_load_landed_every_event_exactly_once(smoke):
+    (row,) = rows(smoke, "load")
+    facts = row["facts"]
+    assert facts["drained"]
+    assert facts["violations"] == []
+    assert facts["events"] == facts["events_landed"] == 40_000
+    assert facts["duplicate_events"] == facts["lost"] == 0
+    assert facts["lower_bound"] <= facts["requests_sent"] <= facts["put_log_events"]
+    assert row["met"] is True
