@@ -158,18 +158,7 @@ def run_campaign(size: Size, seed: int = SEED, in_process: bool = False) -> Camp
         deployment = Deployment.create(cloud.endpoints, blueprint, prefix)
         logs = cloud.endpoints.client("logs")
         groups, records = workload(size, int(time.time() * 1000), seed, f"/app/{prefix}")
-        for group in groups:
-            logs.create_log_group(logGroupName=group)
-        ledger = Ledger()
-        producer = Producer(
-            cloud.endpoints.client("sqs"),
-            cloud.endpoints.client("kinesis"),
-            deployment.queue("SqsQueue").url,
-            deployment.stream("KinesisStream").name,
-        )
-        outbound = [Outbound(r.source, r.payload, "campaign") for r in records]
-        for record, (shard, identifier) in zip(records, producer.send_many(outbound), strict=True):
-            ledger.sent(record, identifier, shard)
+        ledger = send(cloud, deployment, groups, records)
         print(
             f"  ... sent {len(records)} records in {time.monotonic() - started:.0f} s",
             file=sys.stderr,
@@ -182,8 +171,7 @@ def run_campaign(size: Size, seed: int = SEED, in_process: bool = False) -> Camp
             drained = emulator.run_until_drained(timeout_s=900)
         cloud.proxy.unleash(None)
         state = cloud.proxy.state
-        letters = _dead_letters(cloud, deployment)
-        account = ledger.account(read_groups(logs, groups), letters)
+        account = ledger.account(read_groups(logs, groups), dead_letters(cloud, deployment))
         assert emulator.sqs is not None
         assert emulator.kinesis is not None
         metrics: Counter[str] = Counter()
@@ -233,7 +221,30 @@ class Progress:
             )
 
 
-def _dead_letters(cloud: LocalCloud, deployment: Deployment) -> DeadLetters:
+def send(
+    cloud: LocalCloud, deployment: Deployment, groups: list[str], records: list[Tracked]
+) -> Ledger:
+    """Create the log groups, send the records to the deployment's queue and stream (the batch
+    APIs), and return the ledger of what was sent."""
+    logs = cloud.endpoints.client("logs")
+    for group in groups:
+        logs.create_log_group(logGroupName=group)
+    producer = Producer(
+        cloud.endpoints.client("sqs"),
+        cloud.endpoints.client("kinesis"),
+        deployment.queue("SqsQueue").url,
+        deployment.stream("KinesisStream").name,
+    )
+    outbound = [Outbound(r.source, r.payload, "benchmark") for r in records]
+    ledger = Ledger()
+    for record, (shard, identifier) in zip(records, producer.send_many(outbound), strict=True):
+        ledger.sent(record, identifier, shard)
+    return ledger
+
+
+def dead_letters(cloud: LocalCloud, deployment: Deployment) -> DeadLetters:
+    """What the SQS dead-letter queue, the Kinesis function's dead-letter queue and the on-failure
+    destination hold."""
     sqs = cloud.endpoints.client("sqs")
     return DeadLetters(
         redriven=read_queue(sqs, deployment.queue("SqsDeadLetterQueue").url),

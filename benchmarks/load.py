@@ -24,14 +24,14 @@ from pathlib import Path
 
 from benchmarks import RESULTS
 from benchmarks.common import Row, run_alone
-from benchmarks.faults import Progress, read_queue
+from benchmarks.faults import Progress, dead_letters, send
 from local.cloud import LocalCloud
 from local.deploy import Deployment
 from local.emulator import Emulator
-from local.ledger import DeadLetters, Ledger, Outcome, Tracked
+from local.ledger import Outcome, Tracked
 from local.readback import read_groups
 from local.specs import default_blueprint
-from local.workload import Outbound, Producer, many_events, subscription_payload
+from local.workload import many_events, subscription_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +75,9 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
     with LocalCloud() as cloud:
         prefix = f"l{uuid.uuid4().hex[:8]}"
         deployment = Deployment.create(cloud.endpoints, blueprint, prefix)
-        logs = cloud.endpoints.client("logs")
         groups, records = workload(size, int(time.time() * 1000), f"/app/{prefix}")
-        for group in groups:
-            logs.create_log_group(logGroupName=group)
-        producer = Producer(
-            cloud.endpoints.client("sqs"),
-            cloud.endpoints.client("kinesis"),
-            deployment.queue("SqsQueue").url,
-            deployment.stream("KinesisStream").name,
-        )
         begun = time.perf_counter()
-        ledger = Ledger()
-        outbound = [Outbound(r.source, r.payload, "load") for r in records]
-        for record, (shard, identifier) in zip(records, producer.send_many(outbound), strict=True):
-            ledger.sent(record, identifier, shard)
+        ledger = send(cloud, deployment, groups, records)
         sending_s = time.perf_counter() - begun
         progress = Progress(len(records))
         with Emulator(deployment, on_batch=progress) as emulator:
@@ -109,15 +97,9 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
         bound = sum(int(d.get("requests_lower_bound", 0)) for d in summaries)
         requests = sum(int(d.get("requests_sent", 0)) for d in summaries)
         begun = time.perf_counter()
-        landed = read_groups(logs, groups)
+        landed = read_groups(cloud.endpoints.client("logs"), groups)
         reading_s = time.perf_counter() - begun
-        sqs = cloud.endpoints.client("sqs")
-        letters = DeadLetters(
-            redriven=read_queue(sqs, deployment.queue("SqsDeadLetterQueue").url),
-            function=read_queue(sqs, deployment.queue("KinesisDeadLetterQueue").url),
-            on_failure=read_queue(sqs, deployment.queue("KinesisOnFailureQueue").url),
-        )
-        account = ledger.account(landed, letters)
+        account = ledger.account(landed, dead_letters(cloud, deployment))
         state = cloud.proxy.state
         put_calls = len(state.calls_of("PutLogEvents"))
         violations = list(state.violations)
