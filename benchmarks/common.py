@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from forwarder.settings import VARIABLES
+
 #: Dummy credentials and region: the endpoints are local, nothing ever reaches AWS.
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -27,23 +29,6 @@ AWS_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "LogForwarderBench",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",  # as Lambda sets it; infra/config.py memorySize
 }
-
-#: The forwarder's variables, cleared before each load so that a benchmark sees only its own.
-FORWARDER_VARIABLES = (
-    "DEFAULT_LOG_GROUP",
-    "DEFAULT_LOG_STREAM",
-    "ALLOWED_LOG_GROUPS",
-    "INVALID_RECORDS",
-    "DEAD_LETTER_QUEUE_URL",
-    "CREATE_LOG_GROUPS",
-    "CREATE_LOG_STREAMS",
-    "TIME_RESERVE_MS",
-    "AWS_MAX_ATTEMPTS",
-    "AWS_RETRY_MODE",
-    "MAX_CONCURRENT_REQUESTS",
-    "SUBSCRIPTION_LOG_GROUP",
-    "SUBSCRIPTION_LOG_STREAM",
-)
 
 
 @dataclass
@@ -111,7 +96,7 @@ def load_handler(logs_url: str, **env: str) -> Any:
     """Import ``forwarder.handler`` afresh (a cold start) against ``logs_url``, with the
     forwarder's variables set to ``env`` and dummy credentials. Its Powertools log lines go to
     /dev/null (they are still formatted and written, so their cost counts)."""
-    for name in FORWARDER_VARIABLES:
+    for name in VARIABLES:  # the forwarder's own: a benchmark sees only what it sets
         os.environ.pop(name, None)
     os.environ.update(AWS_ENV)
     os.environ["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"] = logs_url

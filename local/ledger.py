@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from local.readback import Event, StreamKey
+from local.workload import sqs_body
 
 
 class Outcome(StrEnum):
@@ -208,10 +209,8 @@ def _key(record: Tracked) -> str:
     base64), the Kinesis data as text, or as base64 when it is not UTF-8 (the function's dead
     letters say ``payloadEncoding: base64`` then)."""
     payload = record.payload
-    if isinstance(payload, str):
-        return payload
-    if record.source == "sqs":
-        return base64.b64encode(payload).decode()
+    if isinstance(payload, str) or record.source == "sqs":
+        return sqs_body(payload)
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError:

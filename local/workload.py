@@ -75,7 +75,10 @@ class Producer:
         the message group is ``message_group`` or else the record's partition key, and each
         message gets a deduplication id of its own."""
         if record.source == "sqs":
-            arguments: dict[str, Any] = {"QueueUrl": self._queue_url, "MessageBody": _body(record)}
+            arguments: dict[str, Any] = {
+                "QueueUrl": self._queue_url,
+                "MessageBody": sqs_body(record.payload),
+            }
             if self._queue_url.endswith(".fifo"):
                 arguments["MessageGroupId"] = message_group or record.partition_key
                 arguments["MessageDeduplicationId"] = uuid.uuid4().hex
@@ -104,7 +107,7 @@ class Producer:
         return [found[i] for i in range(len(records))]
 
     def _send_sqs(self, chunk: list[tuple[int, Outbound]]) -> dict[int, tuple[str, str]]:
-        entries = [{"Id": str(i), "MessageBody": _body(r)} for i, r in chunk]
+        entries = [{"Id": str(i), "MessageBody": sqs_body(r.payload)} for i, r in chunk]
         answer = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         if answer.get("Failed"):
             raise RuntimeError(f"SendMessageBatch refused {answer['Failed']}")
@@ -121,9 +124,8 @@ class Producer:
         }
 
 
-def _body(record: Outbound) -> str:
-    """The SQS body: text as is, bytes as base64."""
-    payload = record.payload
+def sqs_body(payload: str | bytes) -> str:
+    """The SQS body a payload travels as: text as is, bytes as base64."""
     return base64.b64encode(payload).decode() if isinstance(payload, bytes) else payload
 
 
