@@ -18,9 +18,9 @@ MAX_BATCH_EVENTS = 10_000
 MAX_EVENT_BYTES = 1_048_576
 #: The longest message one event may carry; longer messages are split into several events.
 MAX_MESSAGE_BYTES = MAX_EVENT_BYTES - EVENT_OVERHEAD_BYTES
-#: "the time span in a single batch cannot exceed 24 hours". The planner keeps one millisecond
-#: inside the documented bound so that no request depends on how the service rounds the edge.
-MAX_SPAN_MS = 24 * 3600 * 1000 - 1
+#: "the time span in a single batch cannot exceed 24 hours": a span of exactly 24 hours is
+#: allowed, and a millisecond kept inside it would cost a request at the boundary.
+MAX_SPAN_MS = 24 * 3600 * 1000
 #: "Events more than 2 hours in the future are rejected while processing remaining valid events."
 MAX_FUTURE_MS = 2 * 3600 * 1000
 #: "Events older than 14 days or preceding the log group's retention period are rejected".

@@ -58,9 +58,16 @@ def _sqs(record: SQSRecord) -> SourceRecord:
         record_id=record.message_id,
         payload=body if isinstance(body, str) else "",
         arrival_ms=arrival_ms,
-        message_group=attributes.message_group_id,
+        # Only a FIFO queue keeps a group's order; a standard queue's MessageGroupId (fair
+        # queues) only shares capacity, and its records are retried one by one.
+        message_group=attributes.message_group_id if _is_fifo(record) else None,
         envelope_error=None if isinstance(body, str) else "SQS record has no body",
     )
+
+
+def _is_fifo(record: SQSRecord) -> bool:
+    """A FIFO queue's ARN ends in ``.fifo``; nothing else in the record tells."""
+    return str(record.get("eventSourceARN") or "").endswith(".fifo")
 
 
 def _kinesis(record: KinesisStreamRecord) -> SourceRecord:

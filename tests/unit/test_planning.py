@@ -183,12 +183,22 @@ def test_span_edge_is_inclusive_of_max_span_ms():
     assert len(plan.requests) == 2 == plan.lower_bound
 
 
-def test_real_span_stays_inside_24_hours():
+def test_a_span_of_exactly_24_hours_is_one_request():
     day = 24 * 3600 * 1000
-    assert day - 1 == MAX_SPAN_MS
+    assert day == MAX_SPAN_MS
     events = [make_event(NOW_MS - day, 100, 0), make_event(NOW_MS, 100, 1)]
+    assert len(plan_requests({DEST: events}, NOW_MS).requests) == 1
+    events = [make_event(NOW_MS - day - 1, 100, 0), make_event(NOW_MS, 100, 1)]
+    assert len(plan_requests({DEST: events}, NOW_MS).requests) == 2
+
+
+def test_hourly_events_over_72_hours_take_three_requests():
+    """73 events an hour apart span 72 h: three inclusive 24 h windows, so three requests."""
+    hour = 3600 * 1000
+    start = NOW_MS - 72 * hour
+    events = [make_event(start + i * hour, 100, i) for i in range(73)]
     plan = plan_requests({DEST: events}, NOW_MS)
-    assert len(plan.requests) == 2
+    assert len(plan.requests) == 3 == plan.lower_bound
 
 
 def test_bytes_edge_exactly_full_request():

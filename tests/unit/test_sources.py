@@ -55,6 +55,15 @@ def test_sqs_records_have_their_fifo_group_or_none():
     assert [r.message_group for r in fifo] == ["orders", "orders"]
 
 
+def test_a_fair_queue_group_is_not_an_ordered_group():
+    """Standard queues carry MessageGroupId too (fair queues): only a .fifo queue holds back."""
+    event = sqs_event(["a", "b"], group="tenant-1")
+    for raw in event["Records"]:
+        raw["eventSourceARN"] = raw["eventSourceARN"].removesuffix(".fifo")
+
+    assert [r.message_group for r in source_records(event)[1]] == [None, None]
+
+
 class RecordingSqs:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
