@@ -25,6 +25,10 @@ _THROTTLING_CODES = frozenset(
 )
 
 
+#: How many per-stream creation locks are kept across invocations before the map is cleared.
+_MAX_CREATION_LOCKS = 1024
+
+
 def make_logs_client(
     max_concurrent_requests: int, retry_mode: str = "standard", max_attempts: int = 5
 ) -> Any:
@@ -109,21 +113,25 @@ class LogsSender:
         return outcomes
 
     def _send_one(self, request: PlannedRequest, deadline: Deadline) -> RequestOutcome:
+        """Put the request; on a missing stream, create it (and its group, when allowed) and
+        put once more. Every service error, wherever it arises, is classified by ``_failed``."""
         if not deadline.allows_request():
             return RequestOutcome(request, Rejection.OUT_OF_TIME, "too little time left to send")
         try:
-            try:
-                return self._put(request)
-            except ClientError as error:
-                if _code(error) != "ResourceNotFoundException":
-                    raise
-                missing = self._create_destination(request)
-                if missing is not None:
-                    return RequestOutcome(request, Rejection.MISSING_DESTINATION, missing)
-                return self._put_again(request)
+            return self._put(request)
+        except ClientError as error:
+            if _code(error) != "ResourceNotFoundException":
+                return _failed(request, error)
+        except BotoCoreError as error:  # connection errors left after botocore's retries
+            return RequestOutcome(request, Rejection.UNAVAILABLE, str(error))
+        try:
+            missing = self._create_destination(request)
+            if missing is not None:
+                return RequestOutcome(request, Rejection.MISSING_DESTINATION, missing)
+            return self._put(request)
         except ClientError as error:
             return _failed(request, error)
-        except BotoCoreError as error:  # connection errors left after botocore's retries
+        except BotoCoreError as error:
             return RequestOutcome(request, Rejection.UNAVAILABLE, str(error))
 
     def _put(self, request: PlannedRequest) -> RequestOutcome:
@@ -154,17 +162,6 @@ class LogsSender:
             expired_end=rejected.get("expiredLogEventEndIndex"),
             entity_rejection=entity.get("errorType"),
         )
-
-    def _put_again(self, request: PlannedRequest) -> RequestOutcome:
-        """The put after creating the stream. Still "not found" now is transient (the stream was
-        deleted meanwhile, or is not visible yet): retryable, never a reason to give up."""
-        try:
-            return self._put(request)
-        except ClientError as error:
-            if _code(error) != "ResourceNotFoundException":
-                raise
-            detail = "log stream still not found just after it was created or found to exist"
-            return RequestOutcome(request, Rejection.UNAVAILABLE, detail)
 
     def _create_destination(self, request: PlannedRequest) -> str | None:
         """Create the missing stream (and group, when allowed). Returns why it could not."""
@@ -197,7 +194,12 @@ class LogsSender:
                 raise
 
     def _lock_for(self, group: str, stream: str) -> threading.Lock:
+        """One lock per stream, so one thread creates it while the others wait. The map lives
+        as long as the execution environment, so it is cleared when full: a stream whose lock
+        is forgotten may be created twice at worst, which is harmless."""
         with self._locks_guard:
+            if len(self._locks) >= _MAX_CREATION_LOCKS:
+                self._locks.clear()
             return self._locks.setdefault((group, stream), threading.Lock())
 
 
@@ -212,7 +214,10 @@ def _failed(request: PlannedRequest, error: ClientError) -> RequestOutcome:
     if code in _THROTTLING_CODES:
         reason = Rejection.THROTTLED
     elif code == "ResourceNotFoundException":
-        reason = Rejection.MISSING_DESTINATION
+        # A put that finds no stream creates it first (``_send_one``); "not found" after that is
+        # the service not showing yet what was just created (or found to exist): retryable.
+        reason = Rejection.UNAVAILABLE
+        detail = f"log group or stream still not found just after it was created ({detail})"
     elif code in {"AccessDeniedException", "UnrecognizedClientException"}:
         reason = Rejection.ACCESS_DENIED
     elif code == "InvalidParameterException":

@@ -1,0 +1,113 @@
+"""The CloudWatch Logs edge against a scripted client: what each service answer means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from forwarder import sending
+from forwarder.model import Destination, LogEvent, PlannedRequest, Rejection
+from forwarder.sending import Deadline, LogsSender
+
+REQUEST = PlannedRequest(
+    Destination("/app/new", "web-1"), (LogEvent(1_700_000_000_000, "hello", 31, 0),), 31
+)
+AMPLE_TIME = Deadline(lambda: 60_000, 1_000)
+
+
+def not_found(operation: str) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ResourceNotFoundException", "Message": "not found"}}, operation
+    )
+
+
+class ScriptedLogs:
+    """Answers each call from a script of errors per operation; records the calls made."""
+
+    def __init__(self, **errors: list[ClientError]) -> None:
+        self.errors = errors
+        self.calls: list[str] = []
+
+    def _answer(self, operation: str) -> dict[str, Any]:
+        self.calls.append(operation)
+        queue = self.errors.get(operation, [])
+        if queue:
+            raise queue.pop(0)
+        return {}
+
+    def put_log_events(self, **_: Any) -> dict[str, Any]:
+        return self._answer("put_log_events")
+
+    def create_log_stream(self, **_: Any) -> dict[str, Any]:
+        return self._answer("create_log_stream")
+
+    def create_log_group(self, **_: Any) -> dict[str, Any]:
+        return self._answer("create_log_group")
+
+
+def sender(client: ScriptedLogs, *, create_log_groups: bool) -> LogsSender:
+    return LogsSender(
+        client,
+        max_concurrent_requests=2,
+        create_log_streams=True,
+        create_log_groups=create_log_groups,
+    )
+
+
+def test_a_stream_not_found_just_after_its_group_was_created_is_retryable():
+    """Eventual consistency after CreateLogGroup: the new group's stream cannot be created yet."""
+    client = ScriptedLogs(
+        put_log_events=[not_found("PutLogEvents")],
+        create_log_stream=[not_found("CreateLogStream"), not_found("CreateLogStream")],
+    )
+
+    (outcome,) = sender(client, create_log_groups=True).send([REQUEST], AMPLE_TIME)
+
+    assert client.calls == [
+        "put_log_events",
+        "create_log_stream",
+        "create_log_group",
+        "create_log_stream",
+    ]
+    assert outcome.failure is Rejection.UNAVAILABLE
+    assert outcome.failure.retryable
+
+
+def test_a_put_not_found_just_after_the_stream_was_created_is_retryable():
+    client = ScriptedLogs(put_log_events=[not_found("PutLogEvents"), not_found("PutLogEvents")])
+
+    (outcome,) = sender(client, create_log_groups=False).send([REQUEST], AMPLE_TIME)
+
+    assert client.calls == ["put_log_events", "create_log_stream", "put_log_events"]
+    assert outcome.failure is Rejection.UNAVAILABLE
+
+
+def test_a_missing_group_that_may_not_be_created_is_a_missing_destination():
+    client = ScriptedLogs(
+        put_log_events=[not_found("PutLogEvents")],
+        create_log_stream=[not_found("CreateLogStream")],
+    )
+
+    (outcome,) = sender(client, create_log_groups=False).send([REQUEST], AMPLE_TIME)
+
+    assert outcome.failure is Rejection.MISSING_DESTINATION
+    assert "CREATE_LOG_GROUPS is false" in outcome.detail
+
+
+def test_a_created_stream_then_lands():
+    client = ScriptedLogs(put_log_events=[not_found("PutLogEvents")])
+
+    (outcome,) = sender(client, create_log_groups=False).send([REQUEST], AMPLE_TIME)
+
+    assert outcome.fully_accepted
+
+
+def test_the_creation_locks_stay_bounded_across_invocations(monkeypatch):
+    monkeypatch.setattr(sending, "_MAX_CREATION_LOCKS", 8)
+    logs = sender(ScriptedLogs(), create_log_groups=False)
+
+    for index in range(50):
+        logs._lock_for("/app/many", f"stream-{index}")
+
+    assert len(logs._locks) <= 8
