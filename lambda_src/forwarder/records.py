@@ -56,6 +56,8 @@ _CHECKED_NAMES_CACHE = 4096
 MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 _GZIP_MAGIC = b"\x1f\x8b"
+#: The first slice of compressed input fed to zlib for each gzip member (see ``_gunzip``).
+_FIRST_SLICE_BYTES = 1024
 _BASE64_GZIP_PREFIX = "H4sI"  # base64 of the gzip magic and the deflate method byte
 _STRUCTURE_KEYS = frozenset({"messageType", "logEvents", "logGroupName", "logStreamName"})
 _OBJECT_START = re.compile(r"\s*\{")
@@ -220,27 +222,37 @@ def _payload_text(payload: str | bytes, budget: DecompressionBudget | None = Non
 
 def _gunzip(data: bytes, limit: int) -> bytes:
     """Decompress every gzip member, refusing to produce more than ``limit`` bytes: beyond
-    MAX_DECOMPRESSED_BYTES the record is a bomb; beyond a smaller (budget) limit it is deferred."""
+    MAX_DECOMPRESSED_BYTES the record is a bomb; beyond a smaller (budget) limit it is deferred.
+
+    Input is fed in slices that double within a member: zlib copies what follows a member's end
+    (``unused_data``), so feeding it the whole rest would cost quadratic time on a payload of
+    many tiny members; a slice bounds each copy by twice what the member consumed."""
     out = bytearray()
-    while data:
+    view = memoryview(data)
+    position = 0
+    while position < len(data):
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(data, limit + 1 - len(out))
-        except zlib.error as error:
-            raise InvalidPayload(f"gzip payload is corrupt ({error})") from None
-        if len(out) > limit:
-            if limit >= MAX_DECOMPRESSED_BYTES:
-                raise InvalidPayload(
-                    f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes "
-                    "(possible gzip bomb)"
+        step = _FIRST_SLICE_BYTES
+        while not inflater.eof and position < len(data):
+            piece = view[position : position + step]
+            try:
+                out += inflater.decompress(piece, limit + 1 - len(out))
+            except zlib.error as error:
+                raise InvalidPayload(f"gzip payload is corrupt ({error})") from None
+            if len(out) > limit:
+                if limit >= MAX_DECOMPRESSED_BYTES:
+                    raise InvalidPayload(
+                        f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes "
+                        "(possible gzip bomb)"
+                    )
+                raise DeferredPayload(
+                    "this batch's decompression budget is spent (earlier records expanded to "
+                    "many bytes); the record is retried in another batch"
                 )
-            raise DeferredPayload(
-                "this batch's decompression budget is spent (earlier records expanded to many "
-                "bytes); the record is retried in another batch"
-            )
+            position += len(piece) - len(inflater.unused_data)
+            step *= 2
         if not inflater.eof:
             raise InvalidPayload("gzip payload is truncated")
-        data = inflater.unused_data
     return bytes(out)
 
 

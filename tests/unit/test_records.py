@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import random
 import tracemalloc
 import zlib
 
@@ -22,7 +23,7 @@ from forwarder.model import (
     LogEvent,
     SourceRecord,
 )
-from forwarder.records import MAX_DECOMPRESSED_BYTES, RecordDecoder
+from forwarder.records import MAX_DECOMPRESSED_BYTES, RecordDecoder, _gunzip
 from forwarder.settings import ConfigurationError, Settings
 from tests.unit.strategies import (
     gzipped,
@@ -129,6 +130,21 @@ def test_multi_member_gzip_is_read_whole():
     text = one_event(message="part one, part two")
     data = gzip.compress(text[:20].encode()) + gzip.compress(text[20:].encode())
     assert decoded(data) == decoded(text)
+
+
+def test_many_empty_gzip_members_and_members_across_slices_are_read_whole():
+    """Members that end inside a slice, span many slices, or hold nothing: all read, in order."""
+    text = one_event(message="x" * 50_000)
+    incompressible = random.Random(3).randbytes(5000).hex()  # a member of many input slices
+    data = (
+        gzip.compress(b"") * 50_000
+        + gzip.compress(text[:10].encode())
+        + gzip.compress(b"")
+        + gzip.compress(text[10:].encode())
+    )
+    assert decoded(data) == decoded(text)
+    noisy = gzip.compress(incompressible.encode()) + gzip.compress(b"")
+    assert _gunzip(noisy, MAX_DECOMPRESSED_BYTES) == incompressible.encode()
 
 
 def test_subscription_control_message_has_no_events():
