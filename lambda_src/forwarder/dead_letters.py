@@ -6,17 +6,34 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from forwarder.limits import SQS_MAX_BATCH_ENTRIES, SQS_MAX_MESSAGE_BYTES
 from forwarder.model import SourceRecord
 
-#: SQS SendMessageBatch: at most 10 entries and 1 MiB in all (and per message).
-MAX_BATCH_ENTRIES = 10
-MAX_BATCH_BYTES = 1_048_576
+#: What SQS refuses in a message body and JSON text may still hold: lone surrogates and the
+#: noncharacters U+FFFE / U+FFFF (control characters are escaped by ``json.dumps`` already).
+_REFUSED_BY_SQS = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def make_sqs_client(max_attempts: int = 2) -> Any:
+    """The dead-letter queue's client, with timeouts that fit the default time reserve (3 s):
+    it runs after sending, in the time the function keeps back, where botocore's default of
+    60 s a read would run past the deadline. A send that times out fails its record, which is
+    then retried: never lost."""
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=0.5,
+        read_timeout=1,
+    )
+    return boto3.client("sqs", config=config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +53,7 @@ def dead_letter_body(letter: DeadLetter) -> str:
             text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
     else:
         text, encoding = payload, "text"
-    return json.dumps(
+    body = json.dumps(
         {
             "reason": letter.reason,
             "source": letter.source,
@@ -47,6 +64,8 @@ def dead_letter_body(letter: DeadLetter) -> str:
         },
         ensure_ascii=False,
     )
+    # Inside JSON these can only stand in strings, where a \uXXXX escape means the same.
+    return _REFUSED_BY_SQS.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
 
 
 class DeadLetterQueue:
@@ -65,10 +84,10 @@ class DeadLetterQueue:
         for letter in letters:
             body = dead_letter_body(letter)
             size = len(body.encode("utf-8"))
-            if size > MAX_BATCH_BYTES:
+            if size > SQS_MAX_MESSAGE_BYTES:
                 failed[letter.record.record_id] = f"dead letter of {size} bytes exceeds SQS's limit"
                 continue
-            if len(batch) == MAX_BATCH_ENTRIES or batch_bytes + size > MAX_BATCH_BYTES:
+            if len(batch) == SQS_MAX_BATCH_ENTRIES or batch_bytes + size > SQS_MAX_MESSAGE_BYTES:
                 failed.update(self._send_batch(batch))
                 batch, batch_bytes = [], 0
             batch.append((letter, body))

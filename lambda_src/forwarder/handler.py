@@ -10,11 +10,10 @@ import gc
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forwarder.dead_letters import DeadLetterQueue
+from forwarder.dead_letters import DeadLetterQueue, make_sqs_client
 from forwarder.forwarding import Forwarder
 from forwarder.sending import LogsSender, make_logs_client
 from forwarder.settings import Settings
@@ -34,7 +33,7 @@ forwarder = Forwarder(
         create_log_streams=settings.create_log_streams,
         create_log_groups=settings.create_log_groups,
     ),
-    DeadLetterQueue(boto3.client("sqs"), settings.dead_letter_queue_url)
+    DeadLetterQueue(make_sqs_client(), settings.dead_letter_queue_url)
     if settings.dead_letter_queue_url
     else None,
 )

@@ -30,6 +30,11 @@ MAX_AGE_MS = 14 * 24 * 3600 * 1000
 #: would have kept. Events inside the margin are sent and the service decides.
 CLOCK_SKEW_MARGIN_MS = 5 * 60 * 1000
 
+#: SQS (dead letters): "The maximum message size is 1 MiB" (1,048,576 bytes, since August 2025),
+#: and a SendMessageBatch holds at most 10 messages of at most 1 MiB in all.
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+SQS_MAX_BATCH_ENTRIES = 10
+
 #: Log group names: "[\\.\\-_/#A-Za-z0-9]+", 1 to 512 characters (service model).
 LOG_GROUP_NAME_CHARS = frozenset(
     "._-/#ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
