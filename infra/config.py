@@ -278,6 +278,13 @@ class _Reader:
             self.problems.append(
                 f"subscriptionLogGroup: {sub_group!r} is not admitted by allowedLogGroups"
             )
+        create_streams = self.boolean("createLogStreams")
+        create_groups = self.boolean("createLogGroups")
+        if create_groups and not create_streams:
+            self.problems.append(
+                "createLogGroups: true needs createLogStreams: true; a group created without "
+                "its stream can never receive events"
+            )
         timeout = self.integer("timeoutSeconds", 1, 900)
         retention = self.integer("logRetentionDays", 0, 3653)
         if retention not in LOG_RETENTION_DAYS:
@@ -289,8 +296,8 @@ class _Reader:
             allowed_log_groups=patterns,
             default_log_group=default_group,
             default_log_stream=default_stream,
-            create_log_streams=self.boolean("createLogStreams"),
-            create_log_groups=self.boolean("createLogGroups"),
+            create_log_streams=create_streams,
+            create_log_groups=create_groups,
             subscription_log_group=sub_group,
             subscription_log_stream=self.template("subscriptionLogStream"),
             max_concurrent_requests=self.integer("maxConcurrentRequests", 1, 64),

@@ -216,6 +216,10 @@ class ForwarderFunctionProps:
                 )
         if bool(self.default_log_group) != bool(self.default_log_stream):
             raise ValueError("default_log_group and default_log_stream: give both or neither")
+        if self.create_log_groups and not self.create_log_streams:
+            raise ValueError(
+                "create_log_groups needs create_log_streams: a new group has no stream"
+            )
         if self.default_log_group and not any(
             glob_to_regex(p).match(self.default_log_group) for p in self.allowed_log_groups
         ):
@@ -269,6 +273,9 @@ class ForwarderFunction(Construct):
             "POWERTOOLS_SERVICE_NAME": self.service_name,
             "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": props.log_level,
+            # The time kept back for dead letters and the response: the function's 3 s default,
+            # or a quarter of a shorter timeout, so that there is always time left to send.
+            "TIME_RESERVE_MS": str(min(3000, int(props.timeout.to_milliseconds()) // 4)),
         }
         if props.default_log_group:
             environment["DEFAULT_LOG_GROUP"] = props.default_log_group

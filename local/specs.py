@@ -153,6 +153,7 @@ _COMMON_ENV: dict[str, str] = {
     "SUBSCRIPTION_LOG_STREAM": "{logStream}",
     "POWERTOOLS_METRICS_NAMESPACE": "CloudWatchLogsForwarder",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "TIME_RESERVE_MS": "3000",
 }
 DEFAULT_ORIGIN = "built-in defaults (what the CDK app synthesizes with cdk.json's defaults)"
 

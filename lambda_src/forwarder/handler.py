@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from forwarder.dead_letters import DeadLetterQueue, make_sqs_client
 from forwarder.forwarding import Forwarder
 from forwarder.sending import LogsSender, make_logs_client
-from forwarder.settings import Settings
+from forwarder.settings import Settings, check_time_reserve
 from forwarder.sources import source_records
 from forwarder.telemetry import publish
 
@@ -48,6 +48,7 @@ gc.freeze()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Forward an SQS or Kinesis batch; return the partial-batch response."""
+    check_time_reserve(settings, context.get_remaining_time_in_millis())
     source, records = source_records(event)
     if not records:
         logger.error("event has no SQS or Kinesis records; nothing to do", event_type=source)

@@ -12,6 +12,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 from forwarder.limits import LOG_GROUP_NAME_CHARS, LOG_STREAM_FORBIDDEN_CHARS, MAX_NAME_LENGTH
 
@@ -98,12 +99,25 @@ class Settings:
             raise ConfigurationError(
                 "INVALID_RECORDS=dead-letter needs DEAD_LETTER_QUEUE_URL (an SQS queue URL)"
             )
+        allowed = _patterns(env.get("ALLOWED_LOG_GROUPS", "*"))
+        if group is not None and not any(fnmatchcase(group, pattern) for pattern in allowed):
+            raise ConfigurationError(
+                f"DEFAULT_LOG_GROUP={group!r} is not allowed by ALLOWED_LOG_GROUPS "
+                f"({','.join(allowed)}): every raw record would be refused"
+            )
+        create_streams = _boolean(env, "CREATE_LOG_STREAMS", default=True)
+        create_groups = _boolean(env, "CREATE_LOG_GROUPS", default=False)
+        if create_groups and not create_streams:
+            raise ConfigurationError(
+                "CREATE_LOG_GROUPS=true needs CREATE_LOG_STREAMS=true: a group created without "
+                "its stream can never receive events"
+            )
         return cls(
             default_log_group=group,
             default_log_stream=stream,
-            allowed_log_groups=_patterns(env.get("ALLOWED_LOG_GROUPS", "*")),
-            create_log_streams=_boolean(env, "CREATE_LOG_STREAMS", default=True),
-            create_log_groups=_boolean(env, "CREATE_LOG_GROUPS", default=False),
+            allowed_log_groups=allowed,
+            create_log_streams=create_streams,
+            create_log_groups=create_groups,
             invalid_records=policy,
             dead_letter_queue_url=dead_letter_url,
             max_concurrent_requests=_integer(env, "MAX_CONCURRENT_REQUESTS", 8, low=1, high=64),
@@ -125,6 +139,18 @@ class Settings:
             * 1024
             // DECODED_MEMORY_FACTOR,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
+        )
+
+
+def check_time_reserve(settings: Settings, remaining_ms: int) -> None:
+    """Refuse a time reserve that leaves no time to send: with ``remaining_ms`` at the start of
+    an invocation (the function's timeout) not above it, every record would be out of time on
+    every delivery."""
+    if remaining_ms <= settings.time_reserve_ms:
+        raise ConfigurationError(
+            f"TIME_RESERVE_MS={settings.time_reserve_ms} leaves no time to send: the invocation "
+            f"started with {remaining_ms} ms left; set it below a quarter of the function's "
+            "timeout, or raise the timeout"
         )
 
 
@@ -181,6 +207,8 @@ def _patterns(value: str) -> tuple[str, ...]:
     return patterns
 
 
+_FORMATTER = string.Formatter()
+
 #: Names as a subscription payload may carry them, to try a template on at start.
 _SAMPLE_NAMES = {"logGroup": "/aws/sample-group", "logStream": "sample-stream", "owner": "1234"}
 
@@ -191,9 +219,17 @@ def _template(
     """A renaming template: only known placeholders, and a valid name when filled in."""
     value = env.get(name, "").strip() or default
     try:
-        fields = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+        parsed = [
+            (field, spec, conversion) for _, field, spec, conversion in _FORMATTER.parse(value)
+        ]
     except ValueError as error:
         raise ConfigurationError(f"{name}={value!r}: not a valid template ({error})") from None
+    if any(spec or conversion for field, spec, conversion in parsed if field is not None):
+        raise ConfigurationError(
+            f"{name}={value!r}: placeholders take no conversion or format spec "
+            "(write {logGroup}, not {logGroup!r} or {logGroup:.4})"
+        )
+    fields = {field for field, _, _ in parsed if field is not None}
     unknown = fields - SUBSCRIPTION_PLACEHOLDERS
     if unknown:
         raise ConfigurationError(

@@ -136,7 +136,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "options": {
         "allowedLogGroups": "/app/*,/aws/lambda/orders-?,/exact/name",
         "createLogGroups": "true",
-        "createLogStreams": "false",
         "tracing": "false",
         "alarmTopicArn": "arn:aws:sns:eu-west-1:111122223333:ops-alarms",
         "kinesisEnabled": "true",

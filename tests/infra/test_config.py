@@ -125,6 +125,10 @@ def test_an_existing_queue_says_whether_it_is_fifo():
         ({"defaultLogGroup": "/app/x"}, "defaultLogGroup / defaultLogStream: the function needs"),
         ({"defaultLogStream": "a:b", "defaultLogGroup": "/app/x"}, "defaultLogStream: expected"),
         ({"stackName": "1bad"}, "stackName: expected a CloudFormation stack name"),
+        (
+            {"createLogGroups": True, "createLogStreams": False},
+            "createLogGroups: true needs createLogStreams: true",
+        ),
         ({"allowedLogGroup": ["/x/*"]}, "did you mean 'allowedLogGroups'"),
     ],
 )

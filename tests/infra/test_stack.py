@@ -126,6 +126,7 @@ def test_function_environment_is_what_the_forwarder_reads(default):
         "POWERTOOLS_SERVICE_NAME": "cloudwatch-logs-forwarder-sqs",
         "POWERTOOLS_METRICS_NAMESPACE": "CloudWatchLogsForwarder",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "TIME_RESERVE_MS": "3000",
     }
 
 
@@ -459,6 +460,10 @@ def test_construct_props_refuse_what_the_mapping_would_refuse():
         ForwarderFunctionProps(allowed_log_groups=("/app/*:log-stream:x",))
     with pytest.raises(ValueError, match="both or neither"):
         ForwarderFunctionProps(allowed_log_groups=("/app/*",), default_log_group="/app/x")
+    with pytest.raises(ValueError, match="create_log_groups needs create_log_streams"):
+        ForwarderFunctionProps(
+            allowed_log_groups=("/app/*",), create_log_groups=True, create_log_streams=False
+        )
 
 
 def test_existing_fifo_queue(synth):
@@ -492,16 +497,17 @@ def test_existing_stream_is_read_not_created(existing_stream):
 # -- options: several patterns, group creation, no tracing, alarm topic, on-demand stream ---------
 
 
-def test_patterns_create_log_groups_and_no_stream_creation(options):
+def test_patterns_and_log_group_creation(options):
     _, function = options.one("AWS::Lambda::Function", "/Sqs/")
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["ALLOWED_LOG_GROUPS"] == "/app/*,/aws/lambda/orders-?,/exact/name"
     assert variables["CREATE_LOG_GROUPS"] == "true"
-    assert variables["CREATE_LOG_STREAMS"] == "false"
+    assert variables["CREATE_LOG_STREAMS"] == "true"
     assert variables["DEFAULT_LOG_GROUP"] == "/app/default"
+    assert variables["TIME_RESERVE_MS"] == "3000"  # timeoutSeconds 120: the default reserve
     assert variables["DEFAULT_LOG_STREAM"] == "unrouted"
     forward = statement(role_statements(options, "/Sqs/"), "ForwardToAllowedLogGroups")
-    assert forward["Action"] == ["logs:CreateLogGroup", "logs:PutLogEvents"]
+    assert forward["Action"] == ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
     patterns = ["/app/*", "/aws/lambda/orders-?", "/exact/name"]
     expected = [log_arn(s) for p in patterns for s in (p, f"{p}:log-stream:*")]
     assert forward["Resource"] == expected

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from forwarder.records import split_message
+from forwarder.settings import ConfigurationError
 from tests.support.events import (
     LambdaContext,
     failed_ids,
@@ -385,13 +386,15 @@ def test_slow_endpoint_with_little_time_fails_in_time(load_handler, strict, logs
     assert failed_ids(response) == [event["Records"][0]["messageId"]]
 
 
-def test_no_time_left_sends_nothing(load_handler, strict, log_group):
+def test_a_reserve_that_leaves_no_time_to_send_is_refused(load_handler, strict, log_group):
+    """A 3 s timeout with the 3 s default reserve would fail every record on every delivery:
+    the invocation fails, naming the variable, and nothing is sent (the batch is retried)."""
     handler = load_handler(**ALLOW, TIME_RESERVE_MS="1000")
     event = sqs_event([one_event(log_group, "slow", "x", now_ms())])
 
-    response = handler.handler(event, LambdaContext(budget_ms=900))
+    with pytest.raises(ConfigurationError, match="TIME_RESERVE_MS=1000 leaves no time to send"):
+        handler.handler(event, LambdaContext(budget_ms=900))
 
-    assert failed_ids(response) == [event["Records"][0]["messageId"]]
     assert strict.state.calls_of("PutLogEvents") == []
 
 

@@ -108,6 +108,8 @@ def test_bad_values_raise_an_error_naming_the_variable(env, variable):
         ("SUBSCRIPTION_LOG_STREAM", "{logStream}:copy"),  # ':' is never in a stream name
         ("SUBSCRIPTION_LOG_GROUP", "{logGroup!x}"),  # an unknown conversion
         ("SUBSCRIPTION_LOG_GROUP", "{logGroup:d}"),  # a format spec a string refuses
+        ("SUBSCRIPTION_LOG_STREAM", "{logStream!r}"),  # a conversion that still makes a name
+        ("SUBSCRIPTION_LOG_GROUP", "{logGroup:.4}"),  # a format spec that still makes a name
     ],
 )
 def test_subscription_templates_that_can_never_work_are_refused_at_start(variable, template):
@@ -115,6 +117,25 @@ def test_subscription_templates_that_can_never_work_are_refused_at_start(variabl
     with pytest.raises(ConfigurationError) as error:
         Settings.from_env({variable: template})
     assert variable in str(error.value)
+
+
+def test_a_default_group_outside_the_allow_list_is_refused_at_start():
+    env = {
+        "DEFAULT_LOG_GROUP": "/other/raw",
+        "DEFAULT_LOG_STREAM": "raw",
+        "ALLOWED_LOG_GROUPS": "/app/*,/ops/*",
+    }
+    with pytest.raises(ConfigurationError) as error:
+        Settings.from_env(env)
+    assert "DEFAULT_LOG_GROUP" in str(error.value)
+    assert "ALLOWED_LOG_GROUPS" in str(error.value)
+    assert Settings.from_env(env | {"DEFAULT_LOG_GROUP": "/ops/raw"}).default_log_group
+
+
+def test_creating_groups_without_creating_streams_is_refused_at_start():
+    with pytest.raises(ConfigurationError) as error:
+        Settings.from_env({"CREATE_LOG_GROUPS": "true", "CREATE_LOG_STREAMS": "false"})
+    assert "CREATE_LOG_STREAMS" in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -142,7 +163,7 @@ def test_good_values_parse():
         {
             "DEFAULT_LOG_GROUP": " /default/group_1.x#y ",
             "DEFAULT_LOG_STREAM": "[$LATEST] web 1/é",
-            "ALLOWED_LOG_GROUPS": " /app/* , /ops/??,/exact ,",
+            "ALLOWED_LOG_GROUPS": " /app/* , /ops/??,/exact ,/default/*",
             "INVALID_RECORDS": " Dead-Letter ",
             "DEAD_LETTER_QUEUE_URL": QUEUE_URL,
             "MAX_CONCURRENT_REQUESTS": " 64 ",
@@ -156,7 +177,7 @@ def test_good_values_parse():
     )
     assert settings.default_log_group == "/default/group_1.x#y"
     assert settings.default_log_stream == "[$LATEST] web 1/é"
-    assert settings.allowed_log_groups == ("/app/*", "/ops/??", "/exact")
+    assert settings.allowed_log_groups == ("/app/*", "/ops/??", "/exact", "/default/*")
     assert settings.invalid_records is InvalidRecordPolicy.DEAD_LETTER
     assert settings.dead_letter_queue_url == QUEUE_URL
     assert settings.max_concurrent_requests == 64
