@@ -276,8 +276,8 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
         }
     )
     add(Outbound("kinesis", malformed.encode(), "malformed record", Fate.DEAD_LETTERED, "bad"))
-    # A producer whose clock is 3 h fast: retryable, retried, then given up to on-failure.
-    # Sent last, so that retrying from it repeats no other record.
+    # A producer whose clock is 3 h fast: past the too-new retry horizon, so retrying cannot help;
+    # dead-lettered with its payload, at once (not retried into the metadata-only on-failure).
     future = one_event(payments_group, "worker-1", now_ms + 3 * HOUR_MS, "clock skew!")
-    add(Outbound("kinesis", future.encode(), "event 3 h in the future", Fate.ON_FAILURE, "skew"))
+    add(Outbound("kinesis", future.encode(), "event 3 h in the future", Fate.DEAD_LETTERED, "skew"))
     return workload

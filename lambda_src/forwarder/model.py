@@ -91,7 +91,8 @@ class InvalidRecord:
 class Rejection(StrEnum):
     """Why an event was not accepted. ``retryable`` decides between retry and the invalid policy."""
 
-    TOO_NEW = "too-new"
+    TOO_NEW = "too-new"  # ahead of what the service accepts, but not for long: retried
+    TOO_FAR_AHEAD = "too-far-ahead"  # acceptable only after the source stops retrying it
     TOO_OLD = "too-old"
     EXPIRED = "expired"
     THROTTLED = "throttled"

@@ -7,7 +7,9 @@ chronological order (stable: arrival order breaks ties), and a span of at most `
 The packing, per destination:
 
 1. Events clearly outside what the service accepts (more than 14 days old or 2 hours ahead, by
-   more than the clock-skew margin) are judged here and never sent.
+   more than the clock-skew margin) are judged here and never sent. An event ahead is too new
+   (retryable) only if it becomes acceptable within ``TOO_NEW_RETRY_HORIZON_MS``; further ahead
+   it is too far ahead, a permanent rejection that the invalid-record policy settles.
 2. The rest are sorted by timestamp (stable) and cut contiguously: walk in time order and start
    a new request when the next event would break a rule. This is what other forwarders do, and
    it is optimal when events are small. When it meets the lower bound the plan is done.
@@ -33,6 +35,12 @@ from forwarder.limits import CLOCK_SKEW_MARGIN_MS, MAX_AGE_MS, MAX_FUTURE_MS, Ba
 from forwarder.model import Destination, LogEvent, PlannedRequest, Rejection
 
 DEFAULT_LIMITS = BatchLimits()
+#: How far past the service's 2 h bound an event may be and still be retried as too new: about
+#: the time a source keeps retrying a record. SQS, with the stack's defaults: a 365 s visibility
+#: timeout and 5 receives, 30 minutes. Kinesis retries at once, so there it is generous. An event
+#: further ahead would be retried until the source gives up (a FIFO group or a shard blocked,
+#: then metadata only), so it is judged permanent instead.
+TOO_NEW_RETRY_HORIZON_MS = 30 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +63,14 @@ def plan_requests(
     bound = 0
     oldest = now_ms - MAX_AGE_MS - CLOCK_SKEW_MARGIN_MS
     newest = now_ms + MAX_FUTURE_MS + CLOCK_SKEW_MARGIN_MS
+    retry_horizon = now_ms + MAX_FUTURE_MS + TOO_NEW_RETRY_HORIZON_MS
     for destination, arrived in groups.items():
         events = []
         for event in arrived:
             if event.timestamp < oldest:
                 prejudged.append((event, Rejection.TOO_OLD))
+            elif event.timestamp > retry_horizon:
+                prejudged.append((event, Rejection.TOO_FAR_AHEAD))
             elif event.timestamp > newest:
                 prejudged.append((event, Rejection.TOO_NEW))
             else:

@@ -61,10 +61,14 @@ def test_a_mixed_workload_lands_completely_and_in_order(deploy, logs, sqs, log_g
     assert len(stale) == workload.count("sqs", Fate.SQS_DLQ) == 1
     stats = emulator.kinesis.stats
     assert stats.succeeded + sum(stats.discarded.values()) == workload.count("kinesis")
-    assert stats.discarded == {"RetryAttemptsExhausted": workload.count("kinesis", Fate.ON_FAILURE)}
-    (letter,) = [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)]
-    assert "timestamp" in letter["reason"]
-    assert json.loads(letter["payload"])["timestamp"] == "yesterday"
+    assert sum(stats.discarded.values()) == workload.count("kinesis", Fate.ON_FAILURE) == 0
+    letters = [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)]
+    assert len(letters) == workload.count("kinesis", Fate.DEAD_LETTERED) == 2
+    (malformed,) = [letter for letter in letters if "timestamp must be" in letter["reason"]]
+    assert json.loads(malformed["payload"])["timestamp"] == "yesterday"
+    # the event 3 h ahead is past the retry horizon: dead-lettered with its payload at once
+    (ahead,) = [letter for letter in letters if "too-far-ahead" in letter["reason"]]
+    assert json.loads(ahead["payload"])["message"] == "clock skew!"
 
 
 def test_a_poison_message_reaches_the_sqs_dlq_after_max_receive_count(deploy, logs, sqs, log_group):

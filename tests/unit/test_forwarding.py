@@ -32,6 +32,8 @@ from tests.support.events import kinesis_event, one_event, sqs_event
 
 GROUP = "/app/orders"
 HOUR_MS = 3_600_000
+#: Past the 2 h bound and its clock-skew margin, within the retry horizon: retryable too new.
+SOON_TOO_NEW_MS = 2 * HOUR_MS + 20 * 60_000
 FAIL, DEAD_LETTER, DROP = (
     InvalidRecordPolicy.FAIL,
     InvalidRecordPolicy.DEAD_LETTER,
@@ -140,7 +142,7 @@ def test_a_kinesis_record_invalid_under_fail_is_reported_and_the_rest_of_its_sha
 def test_a_kinesis_record_with_a_too_new_event_does_not_hold_back_the_later_ones(policy):
     now = now_ms()
     payloads = bodies("m0", "m1", "m2", "m3", "m4", at=now)
-    payloads[1] = one_event(GROUP, "s", "future", now + 3 * HOUR_MS)
+    payloads[1] = one_event(GROUP, "s", "future", now + SOON_TOO_NEW_MS)
     event = kinesis(payloads)
     ids = ids_of(event)
 
@@ -200,7 +202,7 @@ def test_an_invalid_record_after_a_known_failure_is_held_back_not_dead_lettered(
     stamp = now_ms()
     event = kinesis(
         [
-            one_event(GROUP, "s", "future", stamp + 3 * HOUR_MS),
+            one_event(GROUP, "s", "future", stamp + SOON_TOO_NEW_MS),
             one_event("/forbidden", "s", "bad", stamp),
             one_event(GROUP, "s", "fine", stamp),
         ]
@@ -241,7 +243,7 @@ def test_records_of_a_standard_queue_are_never_held_back():
     event = sqs_event(
         [
             one_event("/forbidden", "s", "bad", stamp),
-            one_event(GROUP, "s", "future", stamp + 3 * HOUR_MS),
+            one_event(GROUP, "s", "future", stamp + SOON_TOO_NEW_MS),
             one_event(GROUP, "s", "m2", stamp),
             one_event(GROUP, "s", "m3", stamp),
         ]
@@ -261,7 +263,7 @@ def test_a_fifo_record_with_a_too_new_event_holds_back_only_its_own_group():
     first = sqs_event(
         [
             one_event(GROUP, "s", "a0", stamp),
-            one_event(GROUP, "s", "future", stamp + 3 * HOUR_MS),
+            one_event(GROUP, "s", "future", stamp + SOON_TOO_NEW_MS),
             one_event(GROUP, "s", "a2", stamp),
         ],
         group="A",
@@ -298,7 +300,7 @@ def test_the_batch_is_planned_again_only_when_prejudged_records_hold_others_back
     stamp = now_ms()
     payloads = bodies("m0", "m1", "m2", "m3", at=stamp)
     if future is not None:
-        payloads[future] = one_event(GROUP, "s", "future", stamp + 3 * HOUR_MS)
+        payloads[future] = one_event(GROUP, "s", "future", stamp + SOON_TOO_NEW_MS)
 
     fifo = sqs_event(payloads, group="g")
     forward(fifo)
@@ -349,7 +351,7 @@ def test_a_record_failed_after_a_failure_known_after_sending_is_not_also_dead_le
 
 # --- the rule, over random batches -------------------------------------------------------------
 
-KINDS = ("good", "invalid", "too-new", "too-old", "deferred")
+KINDS = ("good", "invalid", "too-new", "too-far-ahead", "too-old", "deferred")
 
 
 def payload_of(kind: str, position: int, now: int) -> str | bytes:
@@ -357,7 +359,12 @@ def payload_of(kind: str, position: int, now: int) -> str | bytes:
         return one_event("/forbidden", "s", f"m{position}", now)
     if kind == "deferred":  # past the batch's decompression budget
         return gzip.compress(one_event(GROUP, "s", "x" * 200, now).encode())
-    offset = {"good": 0, "too-new": 3 * HOUR_MS, "too-old": -MAX_AGE_MS - HOUR_MS}[kind]
+    offset = {
+        "good": 0,
+        "too-new": SOON_TOO_NEW_MS,
+        "too-far-ahead": 3 * 24 * HOUR_MS,
+        "too-old": -MAX_AGE_MS - HOUR_MS,
+    }[kind]
     return one_event(GROUP, "s", f"m{position}", now + offset)
 
 
@@ -417,7 +424,9 @@ def test_held_back_records_are_exactly_those_after_a_known_failure_of_their_grou
     settled = [
         f"r{i}"
         for i, (_, kind) in enumerate(batch)
-        if kind in {"invalid", "too-old"} and not fails(kind) and i not in held_back
+        if kind in {"invalid", "too-far-ahead", "too-old"}
+        and not fails(kind)
+        and i not in held_back
     ]
     assert sender.messages == sorted(sent)
     assert result.failed_ids == failed

@@ -25,6 +25,7 @@ from forwarder.limits import (
 )
 from forwarder.model import Destination, LogEvent, Rejection
 from forwarder.planning import (
+    TOO_NEW_RETRY_HORIZON_MS,
     Plan,
     contiguous_cut,
     lower_bound,
@@ -418,6 +419,7 @@ def test_prejudging_edges(timestamp, expected):
     st.lists(st.integers(-16 * 24 * 3600 * 1000, 3 * 3600 * 1000), min_size=1, max_size=40),
 )
 def test_prejudging_classifies_every_event(groups, shifts):
+    """Too old; too new, retried; too far ahead to retry; or sent."""
     shifted = {}
     index = 0
     for destination, events in groups.items():
@@ -433,6 +435,8 @@ def test_prejudging_classifies_every_event(groups, shifts):
         for e in events:
             if e.timestamp < OLDEST_SENT:
                 assert judged.get(id(e)) is Rejection.TOO_OLD
+            elif e.timestamp > NOW_MS + MAX_FUTURE_MS + TOO_NEW_RETRY_HORIZON_MS:
+                assert judged.get(id(e)) is Rejection.TOO_FAR_AHEAD
             elif e.timestamp > NEWEST_SENT:
                 assert judged.get(id(e)) is Rejection.TOO_NEW
             else:
