@@ -61,6 +61,7 @@ _FIRST_SLICE_BYTES = 1024
 _BASE64_GZIP_PREFIX = "H4sI"  # base64 of the gzip magic and the deflate method byte
 _STRUCTURE_KEYS = frozenset({"messageType", "logEvents", "logGroupName", "logStreamName"})
 _OBJECT_START = re.compile(r"\s*\{")
+_BOM = "\ufeff"
 
 
 class InvalidPayload(ValueError):
@@ -115,7 +116,8 @@ class RecordDecoder:
     ) -> DecodedRecord:
         if record.envelope_error is not None:
             raise InvalidPayload(record.envelope_error)
-        text = _payload_text(record.payload, budget)
+        # A leading byte order mark, as some Windows tools write, is not part of the payload.
+        text = _payload_text(record.payload, budget).removeprefix(_BOM)
         document = _json_object(text)
         if document is None:
             return self._raw(text, record, position)
@@ -257,20 +259,24 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
-    """The text as a structured payload, or None when it is to be forwarded as raw text."""
+    """The text as a structured payload, or None when it is to be forwarded as raw text.
+
+    Text that does not parse but names a destination key was meant as a log event object (a
+    trailing comma, two objects in one body, a number too long): it is refused, never rerouted
+    as raw text to the default destination."""
     if not _OBJECT_START.match(text):
         return None
     try:
         document = json.loads(text)
-    except json.JSONDecodeError:
-        return None  # not JSON: raw text
-    except (ValueError, RecursionError) as error:
-        # JSON, but nested too deep or with a number too long for the parser. If it names a
-        # destination it was meant as a log event object: refuse it rather than reroute it.
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
         if any(f'"{key}"' in text for key in _STRUCTURE_KEYS):
+            detail = (
+                f"{error.msg} at line {error.lineno} column {error.colno}"
+                if isinstance(error, json.JSONDecodeError)
+                else f"{type(error).__name__}: nested too deep or a number too long"
+            )
             raise InvalidPayload(
-                f"JSON payload cannot be read ({type(error).__name__}: nested too deep or a "
-                "number too long)"
+                f"payload names a destination but is not one JSON object ({detail})"
             ) from None
         return None
     if isinstance(document, dict) and not document.keys().isdisjoint(_STRUCTURE_KEYS):

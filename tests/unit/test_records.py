@@ -182,6 +182,29 @@ def test_raw_text_goes_to_the_default_destination(text):
     assert_events_consistent(result, 5)
 
 
+def test_a_leading_byte_order_mark_is_not_part_of_the_payload():
+    assert decoded("\ufeff" + one_event(), WITH_DEFAULT) == decoded(one_event(), WITH_DEFAULT)
+    from_bytes = decoded(("\ufeff" + one_event()).encode(), WITH_DEFAULT)
+    assert from_bytes.destination == Destination("/app/api", "web-1")
+    raw = decoded("\ufeffplain line", WITH_DEFAULT)
+    assert [e.message for e in raw.events] == ["plain line"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "m",}',  # trailing comma
+        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "a"}\n'
+        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "b"}',  # two objects
+        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "unterminated',
+    ],
+)
+def test_text_that_names_a_destination_but_does_not_parse_is_invalid_not_rerouted(text):
+    reason = invalid(text, WITH_DEFAULT)
+    assert reason.startswith("payload names a destination but is not one JSON object")
+    assert "line " in reason
+
+
 def test_raw_bytes_are_read_as_utf8_text():
     result = decoded("ligne brute é".encode(), WITH_DEFAULT)
     assert [e.message for e in result.events] == ["ligne brute é"]
