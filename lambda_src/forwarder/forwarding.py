@@ -233,7 +233,8 @@ def _hold_back(
     records: Sequence[SourceRecord], failed: dict[int, str], settled: Set[int] = frozenset()
 ) -> None:
     """Add to ``failed`` the records that follow a failed record of their group, but for the
-    ``settled`` ones (dead-lettered or dropped: their fate is told already)."""
+    ``settled`` ones (dead-lettered or dropped: their fate is told already) and those failed
+    already (they keep their own reason)."""
     for position, first in fifo_blocked(records, failed).items():
-        if position not in settled:
+        if position not in settled and position not in failed:
             failed[position] = held_back_reason(records[first].record_id)

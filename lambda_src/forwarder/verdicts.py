@@ -61,8 +61,10 @@ def judge(
 def fifo_blocked(records: Sequence[SourceRecord], failed: Iterable[int]) -> dict[int, int]:
     """Positions of records that follow a failed record of the same ordered group
     (``SourceRecord.message_group``: an SQS FIFO message group or a Kinesis shard), each mapped
-    to the position of the first failure of its group. Failed records are never blocked, and
-    records without a group (standard queues) never block nor are blocked."""
+    to the position of the first failure of its group. A later record that fails itself is
+    blocked too: Lambda delivers it again after the first failure whatever it holds, so none of
+    its events is sent now. Records without a group (standard queues) never block nor are
+    blocked."""
     failed = set(failed)
     first_failure: dict[str, int] = {}
     blocked: dict[int, int] = {}
@@ -71,8 +73,7 @@ def fifo_blocked(records: Sequence[SourceRecord], failed: Iterable[int]) -> dict
         if group is None:
             continue
         if group in first_failure:
-            if position not in failed:
-                blocked[position] = first_failure[group]
+            blocked[position] = first_failure[group]
         elif position in failed:
             first_failure[group] = position
     return blocked

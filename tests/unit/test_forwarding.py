@@ -28,7 +28,7 @@ from forwarder.model import PlannedRequest, Rejection, RequestOutcome, SourceRec
 from forwarder.sending import Deadline
 from forwarder.settings import InvalidRecordPolicy, Settings
 from forwarder.sources import source_records
-from tests.support.events import kinesis_event, one_event, sqs_event
+from tests.support.events import kinesis_event, many_events, one_event, sqs_event
 
 GROUP = "/app/orders"
 HOUR_MS = 3_600_000
@@ -278,6 +278,27 @@ def test_a_fifo_record_with_a_too_new_event_holds_back_only_its_own_group():
     assert result.failed_ids == ids[1:3]
 
 
+def test_a_fifo_record_that_fails_itself_after_a_known_failure_sends_nothing():
+    """Each record has a valid event and one too new: the second is delivered again after the
+    first, so its valid event must not land now (it would land twice)."""
+    stamp = now_ms()
+    soon = stamp + SOON_TOO_NEW_MS
+    event = sqs_event(
+        [
+            many_events(GROUP, "s", [(stamp, "a0 fine"), (soon, "a0 future")]),
+            many_events(GROUP, "s", [(stamp, "a1 fine"), (soon, "a1 future")]),
+        ],
+        group="A",
+    )
+    ids = ids_of(event)
+
+    result, sender, _, _ = forward(event)
+
+    assert sender.messages == ["a0 fine"]  # the first failure's own valid event is sent
+    assert result.failed_ids == ids
+    assert reasons(result)[ids[1]].startswith(f"held back: record {ids[0]} ")
+
+
 # --- planning again only when needed ---------------------------------------------------------
 
 
@@ -409,7 +430,7 @@ def test_held_back_records_are_exactly_those_after_a_known_failure_of_their_grou
     for i, (group, kind) in enumerate(batch):
         if group is None:
             continue
-        if group in first_holding and not fails(kind):
+        if group in first_holding:
             unsent.add(i)
             held_back[i] = first_holding[group]  # named: the failure that kept it unsent
         elif group in first_failure and not fails(kind):
