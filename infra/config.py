@@ -42,6 +42,9 @@ LOG_RETENTION_DAYS = (
 )  # fmt: skip
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: The least memory that holds one full-size gzip record once decoded: the function decompresses
+#: at most 16 MiB a record and a batch a twentieth of its memory (forwarder.records/settings).
+MIN_MEMORY_MB = 320
 
 #: Characters CloudWatch Logs allows in a log group name; patterns add ``*`` and ``?``.
 _LOG_GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
@@ -301,7 +304,7 @@ class _Reader:
             subscription_log_group=sub_group,
             subscription_log_stream=self.template("subscriptionLogStream"),
             max_concurrent_requests=self.integer("maxConcurrentRequests", 1, 64),
-            memory_size=self.integer("memorySize", 128, 10240),
+            memory_size=self._memory_size(),
             timeout_seconds=timeout,
             log_retention_days=retention,
             log_level=self.choice("logLevel", LOG_LEVELS, upper=True),
@@ -450,6 +453,15 @@ class _Reader:
             self.problems.append(f"{key}: expected one of {', '.join(options)}, got {value!r}")
             return options[0]
         return text
+
+    def _memory_size(self) -> int:
+        memory = self.integer("memorySize", 128, 10240)
+        if 128 <= memory < MIN_MEMORY_MB:
+            self.problems.append(
+                f"memorySize: {memory} MB cannot decompress one full-size gzip record (16 MiB, "
+                f"which takes about {MIN_MEMORY_MB} MB once decoded); use at least {MIN_MEMORY_MB}"
+            )
+        return memory
 
     def template(self, key: str) -> str:
         value = self.raw(key)

@@ -43,7 +43,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.bundling import HANDLER, forwarder_code
-from infra.config import INVALID_RECORDS_POLICIES, LOG_GROUP_PATTERN, glob_to_regex
+from infra.config import (
+    INVALID_RECORDS_POLICIES,
+    LOG_GROUP_PATTERN,
+    MIN_MEMORY_MB,
+    glob_to_regex,
+)
 
 __all__ = [
     "KINESIS_READ_ACTIONS",
@@ -216,6 +221,11 @@ class ForwarderFunctionProps:
                 )
         if bool(self.default_log_group) != bool(self.default_log_stream):
             raise ValueError("default_log_group and default_log_stream: give both or neither")
+        if self.memory_size < MIN_MEMORY_MB:
+            raise ValueError(
+                f"memory_size: {self.memory_size} MB cannot decompress one full-size gzip record; "
+                f"use at least {MIN_MEMORY_MB}"
+            )
         if self.create_log_groups and not self.create_log_streams:
             raise ValueError(
                 "create_log_groups needs create_log_streams: a new group has no stream"

@@ -46,7 +46,7 @@ from forwarder.model import (
     LogEvent,
     SourceRecord,
 )
-from forwarder.settings import Settings
+from forwarder.settings import DECODED_MEMORY_FACTOR, Settings
 
 #: Largest decompressed payload accepted from one record; beyond it the record is a gzip bomb.
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
@@ -76,10 +76,20 @@ class DeferredPayload(ValueError):
 class DecompressionBudget:
     """How many decompressed bytes one batch may still produce. Decoded events take about ten
     times their bytes in memory, so the budget bounds the invocation's memory whatever the mix
-    of records: a batch of gzip bombs defers its late records instead of running out of memory."""
+    of records: a batch of gzip bombs defers its late records instead of running out of memory.
+
+    Progress is guaranteed: the first gzip record of a batch may expand to its full allowance
+    (``allowance``: the per-record bound, or the whole budget when the function's memory is
+    smaller), so a deferred record gets through once it comes first; a record larger than its
+    allowance can never fit this function and is invalid, not deferred."""
 
     def __init__(self, total_bytes: int) -> None:
+        self.total = total_bytes
         self.remaining = total_bytes
+
+    @property
+    def allowance(self) -> int:
+        return min(MAX_DECOMPRESSED_BYTES, self.total)
 
 
 class RecordDecoder:
@@ -212,9 +222,10 @@ def _payload_text(payload: str | bytes, budget: DecompressionBudget | None = Non
             return payload  # plain text that happens to start with H4sI
     if payload[:2] == _GZIP_MAGIC:
         if budget is None:
-            payload = _gunzip(payload, MAX_DECOMPRESSED_BYTES)
+            payload = _gunzip(payload, MAX_DECOMPRESSED_BYTES, MAX_DECOMPRESSED_BYTES)
         else:
-            payload = _gunzip(payload, min(MAX_DECOMPRESSED_BYTES, budget.remaining))
+            limit = max(0, min(budget.allowance, budget.remaining))
+            payload = _gunzip(payload, limit, budget.allowance)
             budget.remaining -= len(payload)
     try:
         return payload.decode("utf-8")
@@ -222,9 +233,11 @@ def _payload_text(payload: str | bytes, budget: DecompressionBudget | None = Non
         raise InvalidPayload(f"payload is neither UTF-8 text nor gzip ({error.reason})") from None
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress every gzip member, refusing to produce more than ``limit`` bytes: beyond
-    MAX_DECOMPRESSED_BYTES the record is a bomb; beyond a smaller (budget) limit it is deferred.
+def _gunzip(data: bytes, limit: int, allowance: int) -> bytes:
+    """Decompress every gzip member, refusing to produce more than ``limit`` bytes. Past the
+    record's whole ``allowance`` it is invalid (a bomb past MAX_DECOMPRESSED_BYTES, or larger
+    than this function's memory allows); past a smaller limit (what the batch's budget has
+    left) it is deferred to another batch.
 
     Input is fed in slices that double within a member: zlib copies what follows a member's end
     (``unused_data``), so feeding it the whole rest would cost quadratic time on a payload of
@@ -246,6 +259,13 @@ def _gunzip(data: bytes, limit: int) -> bytes:
                     raise InvalidPayload(
                         f"gzip payload expands beyond {MAX_DECOMPRESSED_BYTES} bytes "
                         "(possible gzip bomb)"
+                    )
+                if limit >= allowance:
+                    raise InvalidPayload(
+                        f"gzip payload expands beyond {allowance} bytes, the most this "
+                        f"function's memory allows one batch (a {DECODED_MEMORY_FACTOR}th of "
+                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE); raise the memory size (memorySize) "
+                        f"to at least {MAX_DECOMPRESSED_BYTES * DECODED_MEMORY_FACTOR >> 20} MB"
                     )
                 raise DeferredPayload(
                     "this batch's decompression budget is spent (earlier records expanded to "

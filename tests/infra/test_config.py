@@ -96,6 +96,7 @@ def test_an_existing_queue_says_whether_it_is_fifo():
         ({"memorySize": "lots"}, "memorySize: expected an integer from 128 to 10240"),
         ({"memorySize": 64}, "memorySize: expected an integer from 128 to 10240"),
         ({"memorySize": True}, "memorySize"),
+        ({"memorySize": 256}, "memorySize: 256 MB cannot decompress one full-size gzip record"),
         ({"tracing": "maybe"}, "tracing: expected true or false"),
         ({"allowedLogGroups": []}, "allowedLogGroups: expected at least one"),
         ({"allowedLogGroups": "/app/[a-z]"}, "allowedLogGroups: '/app/[a-z]' is not a log group"),

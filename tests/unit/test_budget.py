@@ -68,3 +68,31 @@ def test_the_budget_follows_the_function_memory():
         {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512"}
     ).decompression_budget_bytes == (512 * 1024 * 1024 // 20)
     assert Settings.from_env({}).decompression_budget_bytes == 1024 * 1024 * 1024 // 20
+
+
+def test_a_deferred_record_gets_through_once_it_comes_first():
+    """Progress: the first gzip record of a batch has its full allowance, whatever came before."""
+    decoder = RecordDecoder(Settings())
+    records = [gzip_record(i, 1_000_000) for i in range(3)]
+    budget = DecompressionBudget(2_500_000)
+    deferred = [decoder.decode(record, i, budget) for i, record in enumerate(records)][2]
+    assert isinstance(deferred, InvalidRecord)
+    assert deferred.retryable
+
+    again = decoder.decode(records[2], 0, DecompressionBudget(2_500_000))
+
+    assert isinstance(again, DecodedRecord)
+
+
+def test_a_record_larger_than_the_memory_allows_is_invalid_not_deferred_forever():
+    """At 128 MB the batch may decompress 6.4 MiB: a 7 MB record could never fit, in any batch."""
+    decoder = RecordDecoder(Settings())
+    small_memory = Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"})
+    record = gzip_record(0, 7_000_000)
+
+    result = decoder.decode(record, 0, DecompressionBudget(small_memory.decompression_budget_bytes))
+
+    assert isinstance(result, InvalidRecord)
+    assert not result.retryable
+    assert "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" in result.reason
+    assert "at least 320 MB" in result.reason
