@@ -41,6 +41,9 @@ DEFAULT_LIMITS = BatchLimits()
 #: further ahead would be retried until the source gives up (a FIFO group or a shard blocked,
 #: then metadata only), so it is judged permanent instead.
 TOO_NEW_RETRY_HORIZON_MS = 30 * 60 * 1000
+#: The spanning first-fit costs O(events x requests): beyond this many events of one destination
+#: it is not tried, and the windowed first-fit (O(n log n)) stands.
+SPANNING_MAX_EVENTS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +107,13 @@ def _pack(events: Sequence[LogEvent], limits: BatchLimits) -> tuple[list[list[Lo
     if len(contiguous) <= bound:
         return contiguous, bound
     best = contiguous
-    for candidate in (
-        _first_fit_decreasing(events, windows, limits),
-        _spanning_first_fit_decreasing(events, limits),
-    ):
-        if len(candidate) < len(best):
-            best = candidate
+    candidates = [lambda: _first_fit_decreasing(events, windows, limits)]
+    if len(events) <= SPANNING_MAX_EVENTS:  # it scans every open request for every event
+        candidates.append(lambda: _spanning_first_fit_decreasing(events, limits))
+    for candidate in candidates:
+        packed = candidate()
+        if len(packed) < len(best):
+            best = packed
         if len(best) <= bound:
             break
     return best, bound
@@ -168,18 +172,61 @@ def _first_fit_decreasing(
             chunks.append(list(events[first:end]))
             continue
         order = sorted(range(first, end), key=lambda i: -events[i].size)
-        bins: list[list[int]] = []  # per bin: [bytes, index, index, ...]
+        bins = _FirstFit(limits)
         for i in order:
-            size = events[i].size
-            for members in bins:
-                if members[0] + size <= limits.max_bytes and len(members) <= limits.max_events:
-                    members[0] += size
-                    members.append(i)
-                    break
-            else:
-                bins.append([size, i])
-        chunks.extend([events[i] for i in sorted(members[1:])] for members in bins)
+            bins.place(i, events[i].size)
+        chunks.extend([events[i] for i in sorted(members)] for members in bins.members)
     return chunks
+
+
+class _FirstFit:
+    """Bins (requests) that answer "the first bin with room for this many bytes" in log time:
+    a max-tree over each bin's free bytes (a bin with no room for another event counts as -1),
+    doubled in capacity as bins open. First-fit over a list would cost O(events x requests)."""
+
+    def __init__(self, limits: BatchLimits) -> None:
+        self._limits = limits
+        self._capacity = 64
+        self._free = [-1] * (2 * self._capacity)  # the tree; leaves from index ``_capacity``
+        self.members: list[list[int]] = []
+
+    def place(self, index: int, size: int) -> None:
+        slot = self._first_with_room(size)
+        if slot is None:
+            slot = len(self.members)
+            self.members.append([])
+            if slot == self._capacity:
+                self._grow()
+            self._set(slot, self._limits.max_bytes)
+        members = self.members[slot]
+        members.append(index)
+        leaf = self._free[self._capacity + slot] - size
+        self._set(slot, leaf if len(members) < self._limits.max_events else -1)
+
+    def _first_with_room(self, size: int) -> int | None:
+        free = self._free
+        if free[1] < size:
+            return None
+        node = 1
+        while node < self._capacity:
+            node = 2 * node if free[2 * node] >= size else 2 * node + 1
+        return node - self._capacity
+
+    def _set(self, slot: int, value: int) -> None:
+        free = self._free
+        node = self._capacity + slot
+        free[node] = value
+        node //= 2
+        while node:
+            free[node] = max(free[2 * node], free[2 * node + 1])
+            node //= 2
+
+    def _grow(self) -> None:
+        leaves = self._free[self._capacity :]
+        self._capacity *= 2
+        self._free = [-1] * (2 * self._capacity)
+        for slot, value in enumerate(leaves):
+            self._set(slot, value)
 
 
 def _spanning_first_fit_decreasing(

@@ -441,3 +441,27 @@ def test_prejudging_classifies_every_event(groups, shifts):
                 assert judged.get(id(e)) is Rejection.TOO_NEW
             else:
                 assert id(e) not in judged
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(27, 600), min_size=1, max_size=120),
+)
+def test_the_first_fit_tree_places_every_event_where_a_linear_scan_would(sizes):
+    """The tree over free space is an index, not a new rule: first fit, as a scan finds it."""
+    limits = BatchLimits(max_bytes=1000, max_events=7, max_span_ms=10, event_overhead=26)
+    events = [make_event(NOW_MS, size, i) for i, size in enumerate(sizes)]
+    bins: list[list[int]] = []
+    used: list[int] = []
+    for i in sorted(range(len(events)), key=lambda i: -events[i].size):
+        for slot, members in enumerate(bins):
+            if used[slot] + events[i].size <= limits.max_bytes and len(members) < 7:
+                members.append(i)
+                used[slot] += events[i].size
+                break
+        else:
+            bins.append([i])
+            used.append(events[i].size)
+    expected = [[events[i] for i in sorted(members)] for members in bins]
+
+    assert windowed_first_fit_decreasing(events, limits) == expected
