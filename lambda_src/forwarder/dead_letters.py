@@ -64,7 +64,7 @@ def dead_letter_body(letter: DeadLetter) -> str:
         },
         ensure_ascii=False,
     )
-    # Inside JSON these can only stand in strings, where a \uXXXX escape means the same.
+    # Inside JSON these can only stand in strings, where a JSON \u escape means the same.
     return _REFUSED_BY_SQS.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
 
 
