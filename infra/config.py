@@ -469,10 +469,16 @@ class _Reader:
             self.problems.append(f"{key}: expected a non-empty name template, got {value!r}")
             return str(CONTEXT_DEFAULTS[key])
         try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            parsed = [p[1:] for p in string.Formatter().parse(value) if p[1] is not None]
         except ValueError:
             self.problems.append(f"{key}: {value!r} has unbalanced braces")
             return value
+        if any(spec or conversion for _, spec, conversion in parsed):
+            self.problems.append(
+                f"{key}: {value!r}: placeholders take no conversion or format spec "
+                "(write {logGroup}, not {logGroup!r} or {logGroup:.4})"
+            )
+        fields = {name for name, _, _ in parsed}
         unknown = fields - _TEMPLATE_FIELDS
         if unknown:
             self.problems.append(

@@ -76,7 +76,10 @@ class Forwarder:
     ) -> ForwardingResult:
         """Forward ``records``; ``remaining_ms`` is the Lambda context's remaining time."""
         result = ForwardingResult(source, len(records))
-        budget = DecompressionBudget(self._settings.decompression_budget_bytes)
+        budget = DecompressionBudget(
+            self._settings.decompression_budget_bytes,
+            self._settings.decompression_allowance_bytes,
+        )
         decoded = [self._decoder.decode(record, i, budget) for i, record in enumerate(records)]
         for item in decoded:
             if isinstance(item, DecodedRecord):

@@ -30,6 +30,10 @@ MAX_AGE_MS = 14 * 24 * 3600 * 1000
 #: would have kept. Events inside the margin are sent and the service decides.
 CLOCK_SKEW_MARGIN_MS = 5 * 60 * 1000
 
+#: Largest decompressed payload accepted from one record; beyond it the record is a gzip bomb.
+#: (The forwarder's own bound, not an API rule: it keeps one record's decoding within memory.)
+MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
+
 #: SQS (dead letters): "The maximum message size is 1 MiB" (1,048,576 bytes, since August 2025),
 #: and a SendMessageBatch holds at most 10 messages of at most 1 MiB in all.
 SQS_MAX_MESSAGE_BYTES = 1_048_576

@@ -35,6 +35,7 @@ from forwarder.limits import (
     EVENT_OVERHEAD_BYTES,
     LOG_GROUP_NAME_CHARS,
     LOG_STREAM_FORBIDDEN_CHARS,
+    MAX_DECOMPRESSED_BYTES,
     MAX_MESSAGE_BYTES,
     MAX_NAME_LENGTH,
 )
@@ -48,8 +49,6 @@ from forwarder.model import (
 )
 from forwarder.settings import DECODED_MEMORY_FACTOR, Settings
 
-#: Largest decompressed payload accepted from one record; beyond it the record is a gzip bomb.
-MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
 #: How many checked destinations are remembered before the memory is cleared.
 _CHECKED_NAMES_CACHE = 4096
 #: Latest timestamp accepted (9999-12-31T23:59:59.999Z); anything later is not a real time.
@@ -80,16 +79,15 @@ class DecompressionBudget:
 
     Progress is guaranteed: the first gzip record of a batch may expand to its full allowance
     (``allowance``: the per-record bound, or the whole budget when the function's memory is
-    smaller), so a deferred record gets through once it comes first; a record larger than its
-    allowance can never fit this function and is invalid, not deferred."""
+    smaller; ``Settings.decompression_allowance_bytes``), so a deferred record gets through
+    once it comes first; a record larger than its allowance can never fit this function and is
+    invalid, not deferred."""
 
-    def __init__(self, total_bytes: int) -> None:
-        self.total = total_bytes
+    def __init__(self, total_bytes: int, allowance_bytes: int | None = None) -> None:
         self.remaining = total_bytes
-
-    @property
-    def allowance(self) -> int:
-        return min(MAX_DECOMPRESSED_BYTES, self.total)
+        self.allowance = (
+            min(MAX_DECOMPRESSED_BYTES, total_bytes) if allowance_bytes is None else allowance_bytes
+        )
 
 
 class RecordDecoder:

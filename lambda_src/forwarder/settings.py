@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
-from forwarder.limits import LOG_GROUP_NAME_CHARS, LOG_STREAM_FORBIDDEN_CHARS, MAX_NAME_LENGTH
+from forwarder.limits import (
+    LOG_GROUP_NAME_CHARS,
+    LOG_STREAM_FORBIDDEN_CHARS,
+    MAX_DECOMPRESSED_BYTES,
+    MAX_NAME_LENGTH,
+)
 
 
 class ConfigurationError(ValueError):
@@ -72,6 +77,9 @@ class Settings:
     retry_mode: str = "standard"
     max_attempts: int = 5
     decompression_budget_bytes: int = 1024 * 1024 * 1024 // DECODED_MEMORY_FACTOR
+    #: What the first gzip record of a batch may expand to: the per-record bound, or the whole
+    #: budget where the function's memory is smaller.
+    decompression_allowance_bytes: int = MAX_DECOMPRESSED_BYTES
     metrics_namespace: str = DEFAULT_METRICS_NAMESPACE
 
     @classmethod
@@ -105,6 +113,9 @@ class Settings:
                 f"DEFAULT_LOG_GROUP={group!r} is not allowed by ALLOWED_LOG_GROUPS "
                 f"({','.join(allowed)}): every raw record would be refused"
             )
+        # Lambda's own variable; 1024 MB when run elsewhere.
+        memory_mb = _integer(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 1024, low=128, high=10_240)
+        budget = memory_mb * 1024 * 1024 // DECODED_MEMORY_FACTOR
         create_streams = _boolean(env, "CREATE_LOG_STREAMS", default=True)
         create_groups = _boolean(env, "CREATE_LOG_GROUPS", default=False)
         if create_groups and not create_streams:
@@ -132,12 +143,8 @@ class Settings:
             retry_mode=_choice(env, "AWS_RETRY_MODE", "standard", ("standard", "adaptive")),
             max_attempts=_integer(env, "AWS_MAX_ATTEMPTS", 5, low=1, high=20),
             # Lambda's own variable; 1024 MB when run elsewhere.
-            decompression_budget_bytes=_integer(
-                env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 1024, low=128, high=10_240
-            )
-            * 1024
-            * 1024
-            // DECODED_MEMORY_FACTOR,
+            decompression_budget_bytes=budget,
+            decompression_allowance_bytes=min(MAX_DECOMPRESSED_BYTES, budget),
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
         )
 

@@ -121,6 +121,8 @@ def test_an_existing_queue_says_whether_it_is_fifo():
         ({"kinesisEnabled": True, "kinesisInvalidRecords": "ignore"}, "kinesisInvalidRecords"),
         ({"sqsEnabled": False}, "enable at least one event source"),
         ({"subscriptionLogGroup": "{group}"}, "subscriptionLogGroup: unknown placeholder"),
+        ({"subscriptionLogStream": "{logStream!r}"}, "placeholders take no conversion"),
+        ({"subscriptionLogGroup": "/a/{logGroup:.4}"}, "placeholders take no conversion"),
         ({"subscriptionLogGroup": "/other/x"}, "'/other/x' is not admitted by allowedLogGroups"),
         ({"defaultLogGroup": "/other/x", "defaultLogStream": "s"}, "is not admitted by"),
         ({"defaultLogGroup": "/app/x"}, "defaultLogGroup / defaultLogStream: the function needs"),
