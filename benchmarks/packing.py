@@ -129,6 +129,82 @@ WORKLOADS: dict[str, Callable[[random.Random, float], Groups]] = {
 }
 
 
+def one_byte_events_in_two_bursts(events: int) -> Groups:
+    """The planner's worst case as issue #9 found it: one destination of one-byte events (27
+    batch bytes: two small gzip bodies can expand to 1.6 million of them) in two one-hour
+    bursts more than 24 h apart, each half a request off a round count, so the contiguous cut
+    misses the lower bound by one. The bursts can share no request, so no packing does
+    better; first-fit-decreasing ran over every event anyway, in O(events x requests)."""
+    first = events // 2 + 5_000
+    start = NOW_MS - 3 * DAY
+    second = start + DAY + 2 * HOUR
+    stamps = [start + i * (HOUR // first) for i in range(first)]
+    stamps += [second + i * (HOUR // (events - first)) for i in range(events - first)]
+    destination = Destination("/app/expanded", "gzip-bodies")
+    return {destination: [LogEvent(t, "x", 27, i) for i, t in enumerate(stamps)]}
+
+
+def one_byte_events_and_a_large_one_in_7000(events: int) -> Groups:
+    """One-byte events with a 400 KB event every 7,000, in one hour: the cut misses the bound
+    by one and first-fit-decreasing does run over every event."""
+    destination = Destination("/app/expanded", "mixed")
+    start = NOW_MS - 2 * HOUR
+    return {
+        destination: [
+            LogEvent(start + i, "x", 400_000 if i % 7_000 == 0 else 27, i) for i in range(events)
+        ]
+    }
+
+
+WORST_CASES: dict[str, Callable[[int], Groups]] = {
+    "one-byte events in two bursts 24 h apart": one_byte_events_in_two_bursts,
+    "one-byte events, one of 400 KB in 7,000": one_byte_events_and_a_large_one_in_7000,
+}
+
+
+def worst_case_rows(events: int) -> list[Row]:
+    """Plan time per million events on the worst cases, beside the contiguous cut (sort and
+    cut, what other forwarders do) on the same events in the same run."""
+    rows = []
+    for name, build in WORST_CASES.items():
+        groups = build(events)
+        (arrived,) = groups.values()
+        planner_s, cut_s = [], []
+        plan = None
+        for _ in range(3):
+            copies = {d: list(v) for d, v in groups.items()}
+            started = time.perf_counter()
+            plan = plan_requests(copies, NOW_MS)
+            planner_s.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            cut = contiguous_cut(sorted(arrived, key=lambda e: e.timestamp), LIMITS)
+            cut_s.append(time.perf_counter() - started)
+        assert plan is not None
+        assert sum(len(r.events) for r in plan.requests) == events
+        per_million = 1e6 / events
+        planner, baseline = median(planner_s) * per_million, median(cut_s) * per_million
+        facts = {
+            "events": events,
+            "planned": len(plan.requests),
+            "contiguous": len(cut),
+            "lower_bound": plan.lower_bound,
+            "planner_s_per_million": planner,
+            "cut_s_per_million": baseline,
+        }
+        rows.append(
+            Row(
+                "packing",
+                f"worst case: {events:,} {name}",
+                f"planner {planner:.2f} s per million events ({len(plan.requests)} requests)",
+                f"contiguous cut {baseline:.2f} s per million ({len(cut)} requests, "
+                f"bound {plan.lower_bound})",
+                planner / baseline,
+                facts=facts,
+            )
+        )
+    return rows
+
+
 def l2_bound(sizes: list[int], capacity: int = MAX_BATCH_BYTES, candidates: int = 512) -> int:
     """Martello and Toth's L2 lower bound for bin packing (sizes only). Tries at most
     ``candidates`` thresholds, which keeps it a valid (if possibly weaker) bound."""
@@ -316,6 +392,7 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
                 f"{per_batch:.1f} ms per batch ({totals['events'] / n / per_batch:,.0f}k events/s)",
             )
         )
+    rows.extend(worst_case_rows(200_000 if quick else 1_600_000))
     plot(figures, out / "packing.png")
     return rows
 

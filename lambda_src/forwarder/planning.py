@@ -28,8 +28,9 @@ number of 24 h windows; the plan reaches it whenever the events are small next t
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 from forwarder.limits import CLOCK_SKEW_MARGIN_MS, MAX_AGE_MS, MAX_FUTURE_MS, BatchLimits
 from forwarder.model import Destination, LogEvent, PlannedRequest, Rejection
@@ -44,6 +45,36 @@ TOO_NEW_RETRY_HORIZON_MS = 30 * 60 * 1000
 #: The spanning first-fit costs O(events x requests): beyond this many events of one destination
 #: it is not tried, and the windowed first-fit (O(n log n)) stands.
 SPANNING_MAX_EVENTS = 100_000
+#: How many runs of equal-sized events a first-fit packing places between looks at the clock.
+_RUNS_PER_CLOCK_CHECK = 256
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """What the service accepts at one moment, judged before sending: an event more than 14
+    days old or more than 2 h ahead, by more than the clock-skew margin, is never sent."""
+
+    oldest: int
+    newest: int
+    retry_horizon: int
+
+    @classmethod
+    def at(cls, now_ms: int) -> TimeBounds:
+        return cls(
+            oldest=now_ms - MAX_AGE_MS - CLOCK_SKEW_MARGIN_MS,
+            newest=now_ms + MAX_FUTURE_MS + CLOCK_SKEW_MARGIN_MS,
+            retry_horizon=now_ms + MAX_FUTURE_MS + TOO_NEW_RETRY_HORIZON_MS,
+        )
+
+    def rejection(self, timestamp: int) -> Rejection | None:
+        """Why an event of this timestamp is not sent, or None if the service is to judge."""
+        if timestamp < self.oldest:
+            return Rejection.TOO_OLD
+        if timestamp > self.retry_horizon:
+            return Rejection.TOO_FAR_AHEAD
+        if timestamp > self.newest:
+            return Rejection.TOO_NEW
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,29 +90,29 @@ def plan_requests(
     groups: Mapping[Destination, Sequence[LogEvent]],
     now_ms: int,
     limits: BatchLimits = DEFAULT_LIMITS,
+    in_time: Callable[[], bool] = lambda: True,
 ) -> Plan:
-    """Pack each destination's events (given in arrival order) into requests."""
+    """Pack each destination's events (given in arrival order) into requests.
+
+    ``in_time`` is asked now and then while a packing better than the contiguous cut is
+    sought; once it answers False, the contiguous cut stands for the rest (it is valid and
+    costs O(n log n) at most, so the plan is always made, perhaps with a few more requests)."""
     requests: list[PlannedRequest] = []
     prejudged: list[tuple[LogEvent, Rejection]] = []
     bound = 0
-    oldest = now_ms - MAX_AGE_MS - CLOCK_SKEW_MARGIN_MS
-    newest = now_ms + MAX_FUTURE_MS + CLOCK_SKEW_MARGIN_MS
-    retry_horizon = now_ms + MAX_FUTURE_MS + TOO_NEW_RETRY_HORIZON_MS
+    bounds = TimeBounds.at(now_ms)
     for destination, arrived in groups.items():
         events = []
         for event in arrived:
-            if event.timestamp < oldest:
-                prejudged.append((event, Rejection.TOO_OLD))
-            elif event.timestamp > retry_horizon:
-                prejudged.append((event, Rejection.TOO_FAR_AHEAD))
-            elif event.timestamp > newest:
-                prejudged.append((event, Rejection.TOO_NEW))
-            else:
+            reason = bounds.rejection(event.timestamp)
+            if reason is None:
                 events.append(event)
+            else:
+                prejudged.append((event, reason))
         if not events:
             continue
         events.sort(key=_timestamp)  # stable: arrival order breaks ties
-        chunks, chunk_bound = _pack(events, limits)
+        chunks, chunk_bound = _pack(events, limits, in_time)
         bound += chunk_bound
         requests.extend(
             PlannedRequest(destination, tuple(chunk), sum(e.size for e in chunk))
@@ -92,7 +123,7 @@ def plan_requests(
 
 def pack(events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS) -> list[list[LogEvent]]:
     """Pack events sorted by timestamp into the fewest chunks this module knows how to find."""
-    return _pack(events, limits)[0]
+    return _pack(events, limits, lambda: True)[0]
 
 
 def lower_bound(events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS) -> int:
@@ -100,23 +131,35 @@ def lower_bound(events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS
     return _lower_bound(events, _windows(events, limits), limits)
 
 
-def _pack(events: Sequence[LogEvent], limits: BatchLimits) -> tuple[list[list[LogEvent]], int]:
+def _pack(
+    events: Sequence[LogEvent], limits: BatchLimits, in_time: Callable[[], bool]
+) -> tuple[list[list[LogEvent]], int]:
     windows = _windows(events, limits)
     bound = _lower_bound(events, windows, limits)
     contiguous = contiguous_cut(events, limits)
     if len(contiguous) <= bound:
         return contiguous, bound
     best = contiguous
-    candidates = [lambda: _first_fit_decreasing(events, windows, limits)]
+    candidates = []
+    if len(contiguous) > _windowed_floor(events, windows, limits):
+        candidates.append(lambda: _first_fit_decreasing(events, windows, limits, in_time))
     if len(events) <= SPANNING_MAX_EVENTS:  # it scans every open request for every event
         candidates.append(lambda: _spanning_first_fit_decreasing(events, limits))
     for candidate in candidates:
+        if not in_time():
+            break
         packed = candidate()
-        if len(packed) < len(best):
+        if packed is not None and len(packed) < len(best):
             best = packed
         if len(best) <= bound:
             break
     return best, bound
+
+
+def windowed_floor(events: Sequence[LogEvent], limits: BatchLimits = DEFAULT_LIMITS) -> int:
+    """No packing of these events (sorted by timestamp) into the fewest 24 h windows, each on
+    its own, has fewer requests than this."""
+    return _windowed_floor(events, _windows(events, limits), limits)
 
 
 def _lower_bound(
@@ -127,6 +170,18 @@ def _lower_bound(
     by_bytes = -(-sum(event.size for event in events) // limits.max_bytes)
     by_count = -(-len(events) // limits.max_events)
     return max(by_bytes, by_count, len(windows))
+
+
+def _windowed_floor(
+    events: Sequence[LogEvent], windows: list[tuple[int, int]], limits: BatchLimits
+) -> int:
+    """No packing that keeps to the greedy windows (the windowed first-fit) has fewer
+    requests than this: each window needs its own bytes' and count's worth."""
+    floor = 0
+    for first, end in windows:
+        size = sum(event.size for event in events[first:end])
+        floor += max(-(-size // limits.max_bytes), -(-(end - first) // limits.max_events))
+    return floor
 
 
 def contiguous_cut(
@@ -158,12 +213,18 @@ def windowed_first_fit_decreasing(
 ) -> list[list[LogEvent]]:
     """Cover events sorted by timestamp with the fewest windows of ``max_span_ms``, then pack each
     window first-fit-decreasing by size. Each chunk comes out in the original (sorted) order."""
-    return _first_fit_decreasing(events, _windows(events, limits), limits)
+    packed = _first_fit_decreasing(events, _windows(events, limits), limits, lambda: True)
+    assert packed is not None  # always in time
+    return packed
 
 
 def _first_fit_decreasing(
-    events: Sequence[LogEvent], windows: list[tuple[int, int]], limits: BatchLimits
-) -> list[list[LogEvent]]:
+    events: Sequence[LogEvent],
+    windows: list[tuple[int, int]],
+    limits: BatchLimits,
+    in_time: Callable[[], bool],
+) -> list[list[LogEvent]] | None:
+    """None if ``in_time`` said stop before the packing was done."""
     chunks: list[list[LogEvent]] = []
     for first, end in windows:
         if sum(e.size for e in events[first:end]) <= limits.max_bytes and (
@@ -173,8 +234,11 @@ def _first_fit_decreasing(
             continue
         order = sorted(range(first, end), key=lambda i: -events[i].size)
         bins = _FirstFit(limits)
-        for i in order:
-            bins.place(i, events[i].size)
+        runs = groupby(order, key=lambda i: events[i].size)
+        for count, (size, run) in enumerate(runs, start=1):
+            if count % _RUNS_PER_CLOCK_CHECK == 0 and not in_time():
+                return None
+            bins.place_run(list(run), size)
         chunks.extend([events[i] for i in sorted(members)] for members in bins.members)
     return chunks
 
@@ -182,7 +246,11 @@ def _first_fit_decreasing(
 class _FirstFit:
     """Bins (requests) that answer "the first bin with room for this many bytes" in log time:
     a max-tree over each bin's free bytes (a bin with no room for another event counts as -1),
-    doubled in capacity as bins open. First-fit over a list would cost O(events x requests)."""
+    doubled in capacity as bins open. First-fit over a list would cost O(events x requests).
+
+    Events of one size come in runs (they are placed largest first), and a run fills the first
+    bin with room as far as it goes before the next bin is looked for: exactly where placing
+    them one by one would put them, as no earlier bin has room for that size."""
 
     def __init__(self, limits: BatchLimits) -> None:
         self._limits = limits
@@ -190,18 +258,29 @@ class _FirstFit:
         self._free = [-1] * (2 * self._capacity)  # the tree; leaves from index ``_capacity``
         self.members: list[list[int]] = []
 
-    def place(self, index: int, size: int) -> None:
-        slot = self._first_with_room(size)
-        if slot is None:
-            slot = len(self.members)
-            self.members.append([])
-            if slot == self._capacity:
-                self._grow()
-            self._set(slot, self._limits.max_bytes)
-        members = self.members[slot]
-        members.append(index)
-        leaf = self._free[self._capacity + slot] - size
-        self._set(slot, leaf if len(members) < self._limits.max_events else -1)
+    def place_run(self, indices: list[int], size: int) -> None:
+        """Place events of one size, in order, each into the first bin with room."""
+        limits = self._limits
+        placed = 0
+        while placed < len(indices):
+            slot = self._first_with_room(size)
+            if slot is None:
+                slot = len(self.members)
+                self.members.append([])
+                if slot == self._capacity:
+                    self._grow()
+                self._set(slot, limits.max_bytes)
+            members = self.members[slot]
+            free = self._free[self._capacity + slot]
+            room = min(
+                max(1, free // size) if size else len(indices),  # a new bin takes one at least
+                limits.max_events - len(members),
+                len(indices) - placed,
+            )
+            members.extend(indices[placed : placed + room])
+            placed += room
+            full = len(members) >= limits.max_events
+            self._set(slot, -1 if full else free - room * size)
 
     def _first_with_room(self, size: int) -> int | None:
         free = self._free

@@ -32,6 +32,7 @@ from forwarder.planning import (
     pack,
     plan_requests,
     windowed_first_fit_decreasing,
+    windowed_floor,
 )
 from tests.unit.strategies import (
     DESTINATIONS,
@@ -283,6 +284,36 @@ def test_first_fit_decreasing_beats_the_contiguous_cut():
     ]
 
 
+def test_out_of_time_the_contiguous_cut_stands():
+    sizes = [600 * KB, 600 * KB, 400 * KB, 400 * KB]  # first-fit packs them in 2, the cut in 3
+    events = [make_event(NOW_MS + i, size, i) for i, size in enumerate(sizes)]
+    plan = plan_requests({DEST: events}, NOW_MS, in_time=lambda: False)
+    assert_plan_is_valid(plan, {DEST: events}, REAL_LIMITS)
+    assert [list(r.events) for r in plan.requests] == contiguous_cut(events)
+
+
+def test_a_first_fit_packing_stops_when_time_runs_out_and_the_cut_stands():
+    """Many sizes in one window: the first-fit looks at the clock as it places them."""
+    limits = BatchLimits(max_bytes=10_000, max_events=1_000_000)
+    rng = random.Random(9)
+    events = [make_event(NOW_MS + i, rng.randint(500, 9_000), i) for i in range(30_000)]
+    cut = contiguous_cut(events, limits)
+    looks = 0
+
+    def soon_out_of_time() -> bool:
+        nonlocal looks
+        looks += 1
+        return looks <= 2  # allowed to start, then stopped at the first look inside
+
+    plan = plan_requests({DEST: events}, NOW_MS, limits, in_time=soon_out_of_time)
+    assert [list(r.events) for r in plan.requests] == cut
+    # look 1 starts the first-fit, look 2 (after 256 runs of one size) lets it go on, look 3
+    # stops it, and look 4 keeps the next candidate from starting
+    assert looks == 4
+    in_time = plan_requests({DEST: events}, NOW_MS, limits)
+    assert len(in_time.requests) < len(cut)
+
+
 def test_first_fit_decreasing_respects_the_count_limit():
     """One large event then many tiny ones in one window: the bins fill up by count."""
     events = [make_event(NOW_MS, 900, 0)] + [make_event(NOW_MS + i, 27, i) for i in range(1, 34)]
@@ -445,7 +476,8 @@ def test_prejudging_classifies_every_event(groups, shifts):
 
 @settings(max_examples=200, deadline=None)
 @given(
-    sizes=st.lists(st.integers(27, 600), min_size=1, max_size=120),
+    # sizes repeat often, so that runs of one size are placed together
+    sizes=st.lists(st.integers(27, 600) | st.sampled_from([27, 28, 250, 333]), max_size=120),
 )
 def test_the_first_fit_tree_places_every_event_where_a_linear_scan_would(sizes):
     """The tree over free space is an index, not a new rule: first fit, as a scan finds it."""
@@ -465,3 +497,19 @@ def test_the_first_fit_tree_places_every_event_where_a_linear_scan_would(sizes):
     expected = [[events[i] for i in sorted(members)] for members in bins]
 
     assert windowed_first_fit_decreasing(events, limits) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(27, 600)), min_size=1, max_size=150))
+def test_the_windowed_floor_never_exceeds_the_windowed_first_fit(stamped):
+    """The floor lets the planner skip the windowed first-fit when it cannot beat the cut; it
+    must be a true floor of that packing, or a better plan would be skipped."""
+    limits = BatchLimits(max_bytes=1000, max_events=7, max_span_ms=10, event_overhead=26)
+    events = sorted(
+        (make_event(NOW_MS + t, size, i) for i, (t, size) in enumerate(stamped)),
+        key=lambda e: e.timestamp,
+    )
+    floor = windowed_floor(events, limits)
+    assert (
+        lower_bound(events, limits) <= floor <= len(windowed_first_fit_decreasing(events, limits))
+    )
