@@ -6,6 +6,7 @@ its own with no endpoint at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -202,3 +203,24 @@ class RecordVerdict:
 def held_back_reason(first_failed: str) -> str:
     """Why a record was reported failed because an earlier record of its group failed."""
     return f"held back: record {first_failed} of the same message group or shard failed first"
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """The invocation's time budget: ``remaining_ms`` is the Lambda context's clock, and
+    ``reserve_ms`` is kept back for dead-lettering, the response and the metrics."""
+
+    remaining_ms: Callable[[], int]
+    reserve_ms: int
+
+    def allows_request(self) -> bool:
+        return self.remaining_ms() > self.reserve_ms
+
+    def seconds_left(self) -> float:
+        return max(0.0, (self.remaining_ms() - self.reserve_ms) / 1000)
+
+    def leaving(self, share: float) -> Deadline:
+        """A deadline that passes while ``share`` of the time now left (beyond the reserve)
+        still remains: for a step that must leave time to the steps after it."""
+        left = max(0, self.remaining_ms() - self.reserve_ms)
+        return Deadline(self.remaining_ms, self.reserve_ms + int(left * share))

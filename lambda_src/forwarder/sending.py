@@ -11,14 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from forwarder.model import PlannedRequest, Rejection, RequestOutcome
+from forwarder.model import Deadline, PlannedRequest, Rejection, RequestOutcome
 
 _THROTTLING_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "LimitExceededException"}
@@ -48,21 +47,6 @@ def make_logs_client(
         parameter_validation=False,
     )
     return boto3.client("logs", config=config)
-
-
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """The invocation's time budget: ``remaining_ms`` is the Lambda context's clock, and
-    ``reserve_ms`` is kept back for dead-lettering, the response and the metrics."""
-
-    remaining_ms: Callable[[], int]
-    reserve_ms: int
-
-    def allows_request(self) -> bool:
-        return self.remaining_ms() > self.reserve_ms
-
-    def seconds_left(self) -> float:
-        return max(0.0, (self.remaining_ms() - self.reserve_ms) / 1000)
 
 
 class LogsSender:

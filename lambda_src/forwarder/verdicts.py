@@ -1,10 +1,9 @@
 """Judge: map what happened to events back to the records that carried them.
 
 Pure: no I/O. A record is delivered only when every one of its events was accepted; otherwise its
-verdict counts the lost events by reason. The ordered-group rule is here too: once a record of an
-SQS FIFO message group or a Kinesis shard fails, every later record of that group in the batch
-fails with it, as Lambda delivers them again anyway (FIFO keeps the group's order; Kinesis
-retries the shard from the lowest failed record).
+verdict counts the lost events by reason. ``fifo_blocked`` is the shape of an ordered group (an
+SQS FIFO message group or a Kinesis shard: once a record fails, Lambda delivers every later one
+again); ``fates`` applies it.
 """
 
 from __future__ import annotations

@@ -111,3 +111,18 @@ def test_the_creation_locks_stay_bounded_across_invocations(monkeypatch):
         logs._lock_for("/app/many", f"stream-{index}")
 
     assert len(logs._locks) <= 8
+
+
+def test_a_deadline_leaving_a_share_passes_while_that_share_remains():
+    remaining = [10_000]
+    deadline = Deadline(lambda: remaining[0], 2_000)
+    planning = deadline.leaving(0.5)  # 8 s left beyond the reserve: passes with 4 s left
+    assert planning.reserve_ms == 6_000
+    remaining[0] = 6_001
+    assert planning.allows_request()
+    assert deadline.allows_request()
+    remaining[0] = 6_000
+    assert not planning.allows_request()
+    assert deadline.allows_request()
+    remaining[0] = 1_000  # past the reserve already: the share of nothing is nothing
+    assert deadline.leaving(0.5).reserve_ms == 2_000
