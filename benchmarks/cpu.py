@@ -138,7 +138,8 @@ def _breakdown(module: Any, event: dict[str, Any], repetitions: int) -> Row:
         lap("decode")
         groups: dict[Any, list[Any]] = {}
         for item in decoded:
-            groups.setdefault(item.destination, []).extend(item.events)
+            for destination, events in item.parts():
+                groups.setdefault(destination, []).extend(events)
         plan = plan_requests(groups, int(time.time() * 1000))
         lap("group+plan")
         outcomes = sender.send(plan.requests, deadline)

@@ -86,7 +86,7 @@ def held_back(
         elif source != KINESIS and any(
             (reason := bounds.rejection(event.timestamp)) is not None
             and reported_failed(reason.retryable, policy)
-            for event in item.events
+            for event in item.every_event()
         ):
             known.add(position)
     return fifo_blocked(records, known)

@@ -129,8 +129,8 @@ def _groups(
     for position, item in enumerate(decoded):
         if position in held_back or not isinstance(item, DecodedRecord):
             continue
-        if item.destination is not None and item.events:
-            groups.setdefault(item.destination, []).extend(item.events)
+        for destination, events in item.parts():
+            groups.setdefault(destination, []).extend(events)
     return groups
 
 

@@ -6,7 +6,7 @@ its own with no endpoint at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -72,12 +72,27 @@ class LogEvent(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class DecodedRecord:
     """A record that decoded: its destination and events, in arrival order. A record with
-    nothing to send (a subscription CONTROL_MESSAGE, only empty messages) has no events."""
+    nothing to send (a subscription CONTROL_MESSAGE, only empty messages) has no events.
+
+    A record of newline-delimited JSON may name several destinations: ``destination`` and
+    ``events`` are its first line's, ``elsewhere`` the other destinations' (each once, in order
+    of first appearance). ``parts`` gives them all."""
 
     destination: Destination | None
     events: list[LogEvent]
     skipped_empty: int = 0
     split_events: int = 0
+    elsewhere: tuple[tuple[Destination, list[LogEvent]], ...] = ()
+
+    def parts(self) -> Iterator[tuple[Destination, list[LogEvent]]]:
+        """Every destination of the record with its events; none without events."""
+        if self.destination is not None and self.events:
+            yield self.destination, self.events
+        yield from self.elsewhere
+
+    def every_event(self) -> Iterator[LogEvent]:
+        for _, events in self.parts():
+            yield from events
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Decode: one source record into log events bound for one destination, or an invalid verdict.
+"""Decode: one source record into log events and their destinations, or an invalid verdict.
 
 Pure: no I/O. The payload forms, in the order they are recognised:
 
@@ -7,7 +7,9 @@ Pure: no I/O. The payload forms, in the order they are recognised:
    (``messageType`` ``DATA_MESSAGE`` / ``CONTROL_MESSAGE``) is recognised here.
 2. A JSON object with ``logEvents``: many events in the PutLogEvents request shape.
 3. A JSON object with ``logGroupName`` / ``logStreamName``: one event.
-4. Anything else: one event whose message is the raw text, sent to the default destination.
+4. Newline-delimited JSON (two or more lines, each one JSON object): each line in one of these
+   forms; the record's events are its lines', bound for the destinations they name.
+5. Anything else: one event whose message is the raw text, sent to the default destination.
 
 A JSON object that names any of those keys is taken at its word: if its shape is wrong the record
 is invalid, rather than forwarded somewhere its sender did not mean.
@@ -126,7 +128,22 @@ class RecordDecoder:
             raise InvalidPayload(record.envelope_error)
         # A leading byte order mark, as some Windows tools write, is not part of the payload.
         text = _payload_text(record.payload, budget).removeprefix(_BOM)
-        document = _json_object(text)
+        documents = _json_documents(text)
+        if len(documents) == 1:
+            return self._document(*documents[0], record, position)
+        parts = []
+        for number, (line, document) in enumerate(documents, start=1):
+            try:
+                parts.append(self._document(line, document, record, position))
+            except InvalidPayload as error:
+                raise InvalidPayload(f"line {number} of newline-delimited JSON: {error}") from None
+        return _combine(parts)
+
+    def _document(
+        self, text: str, document: dict[str, Any] | None, record: SourceRecord, position: int
+    ) -> DecodedRecord:
+        """One payload form: ``document`` is the text's JSON object when it names a
+        destination key, else None (raw text)."""
         if document is None:
             return self._raw(text, record, position)
         if "messageType" in document:
@@ -276,30 +293,80 @@ def _gunzip(data: bytes, limit: int, allowance: int) -> bytes:
     return bytes(out)
 
 
-def _json_object(text: str) -> dict[str, Any] | None:
-    """The text as a structured payload, or None when it is to be forwarded as raw text.
+def _json_documents(text: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """The payload's documents, each as its text and its JSON object when that names a
+    destination key (None: the text is raw). One document, or one per line of newline-delimited
+    JSON (two or more lines, each one JSON object, blank lines aside), as Fluent Bit, Vector and
+    many SDKs write them.
 
-    Text that does not parse but names a destination key was meant as a log event object (a
-    trailing comma, two objects in one body, a number too long): it is refused, never rerouted
-    as raw text to the default destination."""
+    Text that does not parse but names a destination key was meant as log event objects (a
+    trailing comma, a number too long, a cut-off body): it is refused, never rerouted as raw
+    text to the default destination."""
     if not _OBJECT_START.match(text):
-        return None
+        return [(text, None)]
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
-        if any(f'"{key}"' in text for key in _STRUCTURE_KEYS):
-            detail = (
-                f"{error.msg} at line {error.lineno} column {error.colno}"
-                if isinstance(error, json.JSONDecodeError)
-                else f"{type(error).__name__}: nested too deep or a number too long"
-            )
+        lines = [line.removesuffix("\r") for line in text.split("\n")]
+        lines = [line for line in lines if line.strip()]
+        if len(lines) > 1 and all(_OBJECT_START.match(line) for line in lines):
+            return _json_lines(text, lines)
+        if _names_a_destination(text):
             raise InvalidPayload(
-                f"payload names a destination but is not one JSON object ({detail})"
+                f"payload names a destination but is not one JSON object ({_where(error)})"
             ) from None
-        return None
+        return [(text, None)]
+    return [(text, _structured(document))]
+
+
+def _json_lines(text: str, lines: list[str]) -> list[tuple[str, dict[str, Any] | None]]:
+    """Each line with its object, or the whole text as raw when a line is not an object."""
+    documents = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            document = json.loads(line)
+        except (ValueError, RecursionError) as error:
+            if _names_a_destination(text):
+                raise InvalidPayload(
+                    "payload names a destination but is not one JSON object, nor one per line "
+                    f"(line {number}: {_where(error)})"
+                ) from None
+            return [(text, None)]
+        if not isinstance(document, dict):
+            return [(text, None)]
+        documents.append((line, _structured(document)))
+    return documents
+
+
+def _structured(document: Any) -> dict[str, Any] | None:
+    """The document when it is an object naming a destination key, else None (raw text)."""
     if isinstance(document, dict) and not document.keys().isdisjoint(_STRUCTURE_KEYS):
         return document
     return None
+
+
+def _names_a_destination(text: str) -> bool:
+    return any(f'"{key}"' in text for key in _STRUCTURE_KEYS)
+
+
+def _where(error: ValueError | RecursionError) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno} column {error.colno}"
+    return f"{type(error).__name__}: nested too deep or a number too long"
+
+
+def _combine(parts: list[DecodedRecord]) -> DecodedRecord:
+    """One record of the lines' records: events by destination, in order of first appearance."""
+    by_destination: dict[Destination, list[LogEvent]] = {}
+    for part in parts:
+        for destination, events in part.parts():
+            by_destination.setdefault(destination, []).extend(events)
+    skipped = sum(part.skipped_empty for part in parts)
+    split = sum(part.split_events for part in parts)
+    if not by_destination:
+        return DecodedRecord(None, [], skipped, split)
+    (first, events), *elsewhere = by_destination.items()
+    return DecodedRecord(first, events, skipped, split, tuple(elsewhere))
 
 
 def _name(document: dict[str, Any], key: str) -> str:

@@ -290,6 +290,33 @@ def corpus(group: str, now_ms: int) -> list[Hostile]:
             TO_HOSTILE,
             "split on character boundaries",
         ),
+        # --- newline-delimited JSON -------------------------------------------------------
+        Hostile(
+            "ndjson-10000-lines",
+            SQS,
+            "\n".join(event(message=f"line {n}") for n in range(10_000)),
+            TO_HOSTILE,
+            "one record of 10,000 events",
+        ),
+        Hostile(
+            "ndjson-one-line-without-message",
+            SQS,
+            event(message="first") + "\n" + body(_event(timestamp=now_ms)),
+            FAILS,
+            "a bad line makes the whole record invalid: nothing of it is sent",
+        ),
+        Hostile(
+            "ndjson-last-line-cut",
+            KINESIS,
+            (event(message="first") + "\n" + event(message="second")[:-9]).encode(),
+            FAILS,
+        ),
+        Hostile(
+            "ndjson-a-line-to-a-group-not-allowed",
+            SQS,
+            event(message="first") + "\n" + event(group="/secret/x"),
+            FAILS,
+        ),
         # --- odd but harmless -------------------------------------------------------------
         Hostile("empty-body", SQS, "", SKIPPED, "an empty message is skipped"),
         Hostile("whitespace-body", SQS, " \n\t ", TO_RAW, "raw text"),
@@ -367,12 +394,15 @@ def hostile_payloads(draw: st.DrawFn, group: str, now_ms: int) -> tuple[str, str
             document.setdefault("timestamp", now_ms)
     kind = draw(
         st.sampled_from(
-            ["json", "json-cut", "gzip", "gzip-cut", "b64gzip", "text", "bytes", "deep"]
+            ["json", "json-cut", "ndjson", "gzip", "gzip-cut", "b64gzip", "text", "bytes", "deep"]
         )
     )
     text = json.dumps(document, allow_nan=True)
     if kind == "json":
         return SQS, text
+    if kind == "ndjson":  # newline-delimited: a few documents, one per line, some cut
+        lines = [text, *(json.dumps(d) for d in draw(st.lists(documents, max_size=4)))]
+        return SQS, "\n".join(line[: draw(st.integers(0, len(line)))] for line in lines)
     if kind == "json-cut":
         return SQS, text[: draw(st.integers(0, len(text)))]
     if kind == "gzip":

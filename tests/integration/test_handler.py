@@ -63,6 +63,25 @@ def test_several_streams_each_get_their_events(load_handler, strict, logs, log_g
     assert len(strict.state.calls_of("PutLogEvents")) == 3
 
 
+def test_newline_delimited_json_lands_at_every_destination_it_names(
+    load_handler, strict, logs, log_group
+):
+    handler = load_handler(**ALLOW)
+    for stream in ("fluent-0", "fluent-1", "x"):
+        logs.create_log_stream(logGroupName=log_group, logStreamName=stream)
+    stamp = now_ms()
+    lines = [one_event(log_group, f"fluent-{i % 2}", f"line {i}", stamp + i) for i in range(6)]
+    event = kinesis_event(
+        ["\n".join(lines).encode() + b"\n", one_event(log_group, "x", "y", stamp).encode()]
+    )
+
+    assert failed_ids(handler.handler(event, LambdaContext())) == []
+    for s in range(2):
+        expected = [(stamp + i, f"line {i}") for i in range(6) if i % 2 == s]
+        assert read_events(logs, log_group, f"fluent-{s}") == expected
+    assert len(strict.state.calls_of("PutLogEvents")) == 3  # one per stream
+
+
 def test_missing_stream_is_created_once(load_handler, strict, logs, log_group):
     handler = load_handler(**ALLOW)
     event = sqs_event([one_event(log_group, "new-stream", "hello", now_ms())])

@@ -195,8 +195,8 @@ def test_a_leading_byte_order_mark_is_not_part_of_the_payload():
     "text",
     [
         '{"logGroupName": "/app/x", "logStreamName": "s", "message": "m",}',  # trailing comma
-        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "a"}\n'
-        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "b"}',  # two objects
+        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "a"}'
+        '{"logGroupName": "/app/x", "logStreamName": "s", "message": "b"}',  # two on one line
         '{"logGroupName": "/app/x", "logStreamName": "s", "message": "unterminated',
     ],
 )
@@ -204,6 +204,75 @@ def test_text_that_names_a_destination_but_does_not_parse_is_invalid_not_reroute
     reason = invalid(text, WITH_DEFAULT)
     assert reason.startswith("payload names a destination but is not one JSON object")
     assert "line " in reason
+
+
+# --- newline-delimited JSON ---------------------------------------------------------------
+
+
+def test_newline_delimited_json_is_many_events_of_one_record():
+    text = "\n".join(
+        [
+            one_event(message="a", timestamp=1),
+            many_events([{"timestamp": 2, "message": "b"}, {"timestamp": 3, "message": "c"}]),
+            one_event(message="d", timestamp=4),
+        ]
+    )
+    result = decoded(text, position=3)
+    assert result.destination == Destination("/app/api", "web-1")
+    assert [(e.timestamp, e.message) for e in result.events] == [
+        (1, "a"),
+        (2, "b"),
+        (3, "c"),
+        (4, "d"),
+    ]
+    assert result.elsewhere == ()
+    assert_events_consistent(result, 3)
+
+
+def test_newline_delimited_json_may_name_several_destinations():
+    text = "\n".join(
+        [
+            one_event(message="a", logStreamName="s1"),
+            one_event(message="b", logStreamName="s2"),
+            one_event(message="c", logStreamName="s1"),
+            json.dumps({"level": "info", "msg": "no destination"}),  # raw: the default one
+        ]
+    )
+    result = decoded(text, WITH_DEFAULT)
+    parts = [(d.log_stream, [e.message for e in events]) for d, events in result.parts()]
+    assert parts == [
+        ("s1", ["a", "c"]),
+        ("s2", ["b"]),
+        ("fallback", ['{"level": "info", "msg": "no destination"}']),
+    ]
+    assert [e.message for e in result.every_event()] == ["a", "c", "b", parts[2][1][0]]
+
+
+def test_json_lines_without_destination_keys_are_one_raw_event_each():
+    lines = [json.dumps({"level": "info", "n": n}) for n in range(3)]
+    result = decoded("\r\n".join(lines) + "\r\n\n", WITH_DEFAULT)  # CRLF, blank lines
+    assert [e.message for e in result.events] == lines
+    assert result.destination == Destination("/default/group", "fallback")
+    assert "has no destination" in invalid("\n".join(lines))
+
+
+def test_one_object_over_several_lines_is_one_document():
+    pretty = json.dumps(json.loads(one_event(message="pretty")), indent=2)
+    assert [e.message for e in decoded(pretty).events] == ["pretty"]
+
+
+def test_text_lines_that_are_not_all_objects_are_one_raw_event():
+    text = json.dumps({"level": "info"}) + "\nplain text line"
+    assert [e.message for e in decoded(text, WITH_DEFAULT).events] == [text]
+
+
+def test_a_bad_line_of_newline_delimited_json_makes_the_record_invalid_naming_it():
+    shape = "\n".join([one_event(message="a"), one_event(message=None)])
+    assert invalid(shape) == "line 2 of newline-delimited JSON: message is missing"
+    syntax = "\n".join([one_event(message="a"), one_event(message="b")[:-1] + ",}"])
+    reason = invalid(syntax, WITH_DEFAULT)
+    assert reason.startswith("payload names a destination but is not one JSON object, nor one")
+    assert "(line 2: " in reason
 
 
 def test_raw_bytes_are_read_as_utf8_text():
