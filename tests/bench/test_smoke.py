@@ -68,7 +68,9 @@ def test_every_ratio_is_a_finite_positive_number(smoke):
 
 
 def test_packing_meets_the_bound_on_small_uniform_events_and_never_loses_to_the_cut(smoke):
-    planners = {r["case"]: r["facts"] for r in rows(smoke, "packing") if r["facts"]}
+    planners = {
+        r["case"]: r["facts"] for r in rows(smoke, "packing") if r["case"].endswith(": planner")
+    }
     assert len(planners) == 4
     small = planners["small uniform: planner"]
     assert small["planned"] == small["lower_bound"]
@@ -139,3 +141,16 @@ def test_the_load_landed_every_event_exactly_once(smoke):
     assert facts["duplicate_events"] == facts["lost"] == 0
     assert facts["lower_bound"] <= facts["requests_sent"] <= facts["put_log_events"]
     assert row["met"] is True
+
+
+def test_the_planner_worst_cases_plan_every_event_validly_and_say_how_long(smoke):
+    worst = [r for r in rows(smoke, "packing") if r["case"].startswith("worst case: ")]
+    assert len(worst) == 2
+    for row in worst:
+        facts = row["facts"]
+        assert facts["lower_bound"] < facts["contiguous"], "the cut misses the bound"
+        assert facts["lower_bound"] <= facts["planned"] <= facts["contiguous"]
+        assert facts["planner_s_per_million"] > 0
+        assert math.isclose(
+            row["ratio"], facts["planner_s_per_million"] / facts["cut_s_per_million"]
+        )
