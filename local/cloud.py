@@ -1,5 +1,5 @@
-"""The local endpoints as one thing: moto in server mode for SQS, Kinesis and CloudWatch Logs, and
-the strict CloudWatch Logs layer in front of moto's CloudWatch Logs.
+"""The local endpoints as one thing: moto in server mode for SQS, Kinesis, S3 and CloudWatch
+Logs, and the strict CloudWatch Logs layer in front of moto's CloudWatch Logs.
 
 The function reaches CloudWatch Logs through the strict layer (so every request it sends is
 checked as the real service would check it) and SQS directly at moto; the event source mappings
@@ -52,13 +52,14 @@ class Endpoints:
 
     def function_environment(self) -> dict[str, str]:
         """The variables that point a function (botocore) at these endpoints: CloudWatch Logs
-        through the strict layer, SQS and Kinesis at moto; dummy credentials; the region."""
+        through the strict layer, SQS, Kinesis and S3 at moto; dummy credentials; the region."""
         return CREDENTIALS | {
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": self.logs_url,
             "AWS_ENDPOINT_URL_SQS": self.moto_url,
             "AWS_ENDPOINT_URL_KINESIS": self.moto_url,
+            "AWS_ENDPOINT_URL_S3": self.moto_url,
         }
 
 

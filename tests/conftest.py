@@ -55,6 +55,7 @@ def aws_endpoints(moto_server: MotoServer, strict_proxy: StrictLogsProxy) -> Ite
         "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": strict_proxy.url,
         "AWS_ENDPOINT_URL_SQS": moto_server.url,
         "AWS_ENDPOINT_URL_KINESIS": moto_server.url,
+        "AWS_ENDPOINT_URL_S3": moto_server.url,
     }
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
@@ -89,6 +90,11 @@ def logs(moto_server: MotoServer, aws_endpoints: None) -> Any:
 @pytest.fixture
 def sqs(moto_server: MotoServer, aws_endpoints: None) -> Any:
     return boto3.client("sqs", endpoint_url=moto_server.url)
+
+
+@pytest.fixture
+def s3(moto_server: MotoServer, aws_endpoints: None) -> Any:
+    return boto3.client("s3", endpoint_url=moto_server.url)
 
 
 @pytest.fixture

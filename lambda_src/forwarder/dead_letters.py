@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,19 +22,42 @@ from forwarder.model import SourceRecord
 #: What SQS refuses in a message body and JSON text may still hold: lone surrogates and the
 #: noncharacters U+FFFE / U+FFFF (control characters are escaped by ``json.dumps`` already).
 _REFUSED_BY_SQS = re.compile("[\ud800-\udfff\ufffe\uffff]")
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def make_sqs_client(max_attempts: int = 2) -> Any:
-    """The dead-letter queue's client, with timeouts that fit the default time reserve (3 s):
-    it runs after sending, in the time the function keeps back, where botocore's default of
-    60 s a read would run past the deadline. A send that times out fails its record, which is
-    then retried: never lost."""
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        connect_timeout=0.5,
-        read_timeout=1,
+#: Each call of the dead-letter clients (SQS and S3) may take this long at most: one attempt,
+#: 0.4 s to connect and 0.8 s to read. A call starts only if this, and the time to answer,
+#: remain; a large letter's two calls (S3, then SQS) fit the default 3 s reserve.
+CALL_TIMEOUT_MS = 1_200
+#: Kept back after the last call: the response and the metrics.
+RESPONSE_MS = 250
+#: The SQS extended client's pointer (amazon-sqs-extended-client, Java and Python alike): the
+#: message body names the S3 object, and this attribute its size in bytes.
+POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+SIZE_ATTRIBUTE = "ExtendedPayloadSize"
+#: Where large dead letters go in the bucket (the bucket may hold other things under others).
+KEY_PREFIX = "dead-letters/"
+
+
+def _client_config() -> Config:
+    """One attempt, bounded: a letter not sent fails its record, which its source delivers again,
+    so a retry here would only risk the time reserve (and, on a lost answer, a second letter)."""
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=CALL_TIMEOUT_MS / 3000,
+        read_timeout=CALL_TIMEOUT_MS / 1500,
     )
-    return boto3.client("sqs", config=config)
+
+
+def make_sqs_client() -> Any:
+    """The dead-letter queue's client. It runs after sending, in the time the function keeps
+    back (``TIME_RESERVE_MS``), where botocore's default of 60 s a read would run past it."""
+    return boto3.client("sqs", config=_client_config())
+
+
+def make_s3_client() -> Any:
+    """The client of the bucket for dead letters too large for SQS; bounded like the queue's."""
+    return boto3.client("s3", config=_client_config())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,49 +92,127 @@ def dead_letter_body(letter: DeadLetter) -> str:
     return _REFUSED_BY_SQS.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
 
 
-class DeadLetterQueue:
-    """Sends dead letters to one SQS queue in batches; reports which could not be sent."""
+def letter_key(letter: DeadLetter) -> str:
+    """The S3 key of a large letter: by source and arrival day, named by the record's id, so a
+    record dead-lettered again overwrites its own letter rather than adding a second one."""
+    day = time.strftime("%Y/%m/%d", time.gmtime(letter.record.arrival_ms / 1000))
+    source = letter.source.removeprefix("aws:")
+    name = _UNSAFE_KEY_CHARS.sub("_", letter.record.record_id)[:200]
+    return f"{KEY_PREFIX}{source}/{day}/{name}.json"
 
-    def __init__(self, client: Any, queue_url: str) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One message of a SendMessageBatch, and its size as SQS counts it (body and attributes)."""
+
+    letter: DeadLetter
+    body: str
+    attributes: dict[str, dict[str, str]]
+    size: int
+
+
+class DeadLetterQueue:
+    """Sends dead letters to one SQS queue in batches; reports which could not be sent.
+
+    A letter larger than SQS takes goes to ``bucket`` (S3, through ``s3_client``) and the queue
+    gets the extended client's pointer to it, so a consumer built on that library reads the
+    letter as if it had come whole. Every call starts only while the time left allows it."""
+
+    def __init__(
+        self,
+        client: Any,
+        queue_url: str,
+        *,
+        s3_client: Any = None,
+        bucket: str | None = None,
+    ) -> None:
         self._client = client
         self._queue_url = queue_url
         self._fifo = queue_url.endswith(".fifo")
+        self._s3 = s3_client
+        self._bucket = bucket
 
-    def send(self, letters: Sequence[DeadLetter]) -> dict[str, str]:
-        """Send every letter; return ``{record_id: why}`` for those that were not enqueued."""
+    def send(
+        self, letters: Sequence[DeadLetter], remaining_ms: Callable[[], int] = lambda: 60_000
+    ) -> dict[str, str]:
+        """Send every letter; return ``{record_id: why}`` for those that were not enqueued.
+        ``remaining_ms`` is the invocation's time left."""
         failed: dict[str, str] = {}
-        batch: list[tuple[DeadLetter, str]] = []
+        batch: list[_Entry] = []
         batch_bytes = 0
         for letter in letters:
-            body = dead_letter_body(letter)
-            size = len(body.encode("utf-8"))
-            if size > SQS_MAX_MESSAGE_BYTES:
-                failed[letter.record.record_id] = f"dead letter of {size} bytes exceeds SQS's limit"
+            entry = self._entry(letter, remaining_ms)
+            if isinstance(entry, str):
+                failed[letter.record.record_id] = entry
                 continue
-            if len(batch) == SQS_MAX_BATCH_ENTRIES or batch_bytes + size > SQS_MAX_MESSAGE_BYTES:
-                failed.update(self._send_batch(batch))
+            if (
+                len(batch) == SQS_MAX_BATCH_ENTRIES
+                or batch_bytes + entry.size > SQS_MAX_MESSAGE_BYTES
+            ):
+                failed.update(self._send_batch(batch, remaining_ms))
                 batch, batch_bytes = [], 0
-            batch.append((letter, body))
-            batch_bytes += size
+            batch.append(entry)
+            batch_bytes += entry.size
         if batch:
-            failed.update(self._send_batch(batch))
+            failed.update(self._send_batch(batch, remaining_ms))
         return failed
 
-    def _send_batch(self, batch: list[tuple[DeadLetter, str]]) -> dict[str, str]:
+    def _entry(self, letter: DeadLetter, remaining_ms: Callable[[], int]) -> _Entry | str:
+        """The letter as a message, its body stored in S3 first if SQS cannot carry it; or why
+        it cannot be sent."""
+        body = dead_letter_body(letter)
+        size = len(body.encode("utf-8"))
+        if size <= SQS_MAX_MESSAGE_BYTES:
+            return _Entry(letter, body, {}, size)
+        if self._bucket is None:
+            return (
+                f"dead letter of {size} bytes exceeds SQS's {SQS_MAX_MESSAGE_BYTES} and "
+                "DEAD_LETTER_BUCKET is not set"
+            )
+        if not _time_for_a_call(remaining_ms):
+            return "too little time left to store the dead letter in S3"
+        key = letter_key(letter)
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body.encode("utf-8"),
+                ContentType="application/json",
+            )
+        except (ClientError, BotoCoreError) as error:
+            return f"dead-letter bucket: {error}"
+        pointer = json.dumps([POINTER_CLASS, {"s3BucketName": self._bucket, "s3Key": key}])
+        attributes = {SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(size)}}
+        attribute_bytes = len(SIZE_ATTRIBUTE) + len("Number") + len(str(size))
+        return _Entry(letter, pointer, attributes, len(pointer) + attribute_bytes)
+
+    def _send_batch(self, batch: list[_Entry], remaining_ms: Callable[[], int]) -> dict[str, str]:
+        if not _time_for_a_call(remaining_ms):
+            why = "too little time left to send the dead letter"
+            return {entry.letter.record.record_id: why for entry in batch}
         entries = [
-            {"Id": str(index), "MessageBody": body, **(_fifo_fields(letter) if self._fifo else {})}
-            for index, (letter, body) in enumerate(batch)
+            {
+                "Id": str(index),
+                "MessageBody": entry.body,
+                **({"MessageAttributes": entry.attributes} if entry.attributes else {}),
+                **(_fifo_fields(entry.letter) if self._fifo else {}),
+            }
+            for index, entry in enumerate(batch)
         ]
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         except (ClientError, BotoCoreError) as error:
-            return {letter.record.record_id: f"dead-letter queue: {error}" for letter, _ in batch}
+            return {entry.letter.record.record_id: f"dead-letter queue: {error}" for entry in batch}
         return {
-            batch[int(entry["Id"])][
-                0
-            ].record.record_id: f"dead-letter queue: {entry.get('Message')}"
-            for entry in response.get("Failed", [])
+            batch[int(failure["Id"])].letter.record.record_id: (
+                f"dead-letter queue: {failure.get('Message')}"
+            )
+            for failure in response.get("Failed", [])
         }
+
+
+def _time_for_a_call(remaining_ms: Callable[[], int]) -> bool:
+    return remaining_ms() > CALL_TIMEOUT_MS + RESPONSE_MS
 
 
 def _fifo_fields(letter: DeadLetter) -> dict[str, str]:

@@ -94,7 +94,7 @@ class Forwarder:
         outcomes = self._sender.send(plan.requests, deadline)
         verdicts = judge(records, decoded, plan, outcomes, not_sent)
         fates = decide(records, verdicts, policy)
-        letters_not_sent = self._dead_letter(source, records, fates)
+        letters_not_sent = self._dead_letter(source, records, fates, remaining_ms)
         if letters_not_sent:
             fates = decide(records, verdicts, policy, letters_not_sent)
         return _report(source, records, decoded, plan, outcomes, verdicts, fates)
@@ -107,7 +107,11 @@ class Forwarder:
         return [self._decoder.decode(record, i, budget) for i, record in enumerate(records)]
 
     def _dead_letter(
-        self, source: str, records: Sequence[SourceRecord], fates: Sequence[RecordFate]
+        self,
+        source: str,
+        records: Sequence[SourceRecord],
+        fates: Sequence[RecordFate],
+        remaining_ms: Callable[[], int],
     ) -> dict[int, str]:
         """Send the dead letters ``fates`` name; the positions of those not sent, and why."""
         positions = [p for p, fate in enumerate(fates) if fate.fate is Fate.DEAD_LETTERED]
@@ -115,7 +119,7 @@ class Forwarder:
             return {}
         assert self._dead_letters is not None  # Settings guarantee a queue for this policy
         letters = [DeadLetter(records[p], fates[p].reason, source) for p in positions]
-        not_sent = self._dead_letters.send(letters)
+        not_sent = self._dead_letters.send(letters, remaining_ms)
         return {
             p: not_sent[records[p].record_id] for p in positions if records[p].record_id in not_sent
         }

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forwarder.dead_letters import DeadLetterQueue, make_sqs_client
+from forwarder.dead_letters import DeadLetterQueue, make_s3_client, make_sqs_client
 from forwarder.forwarding import Forwarder
 from forwarder.sending import LogsSender, make_logs_client
 from forwarder.settings import Settings, check_time_reserve
@@ -33,7 +33,12 @@ forwarder = Forwarder(
         create_log_streams=settings.create_log_streams,
         create_log_groups=settings.create_log_groups,
     ),
-    DeadLetterQueue(make_sqs_client(), settings.dead_letter_queue_url)
+    DeadLetterQueue(
+        make_sqs_client(),
+        settings.dead_letter_queue_url,
+        s3_client=make_s3_client() if settings.dead_letter_bucket else None,
+        bucket=settings.dead_letter_bucket,
+    )
     if settings.dead_letter_queue_url
     else None,
 )

@@ -43,6 +43,7 @@ VARIABLES = (
     "CREATE_LOG_GROUPS",
     "INVALID_RECORDS",
     "DEAD_LETTER_QUEUE_URL",
+    "DEAD_LETTER_BUCKET",
     "MAX_CONCURRENT_REQUESTS",
     "SUBSCRIPTION_LOG_GROUP",
     "SUBSCRIPTION_LOG_STREAM",
@@ -56,6 +57,8 @@ DEFAULT_METRICS_NAMESPACE = "CloudWatchLogsForwarder"
 DECODED_MEMORY_FACTOR = 20
 SUBSCRIPTION_PLACEHOLDERS = frozenset({"logGroup", "logStream", "owner"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
+#: S3's general purpose bucket naming rules (no "..", checked apart).
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _FALSE = frozenset({"false", "0", "no", "off"})
 
 
@@ -70,6 +73,8 @@ class Settings:
     create_log_groups: bool = False
     invalid_records: InvalidRecordPolicy = InvalidRecordPolicy.FAIL
     dead_letter_queue_url: str | None = None
+    #: Where a dead letter too large for SQS goes, with a pointer in the queue.
+    dead_letter_bucket: str | None = None
     max_concurrent_requests: int = 8
     subscription_log_group: str = "{logGroup}"
     subscription_log_stream: str = "{logStream}"
@@ -107,6 +112,13 @@ class Settings:
             raise ConfigurationError(
                 "INVALID_RECORDS=dead-letter needs DEAD_LETTER_QUEUE_URL (an SQS queue URL)"
             )
+        bucket = _optional(env, "DEAD_LETTER_BUCKET")
+        # Unused but for dead-lettering, like the queue's URL (switching the policy alone works).
+        if bucket is not None and (not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket):
+            raise ConfigurationError(
+                f"DEAD_LETTER_BUCKET={bucket!r} is not an S3 bucket name (3 to 63 lowercase "
+                "letters, digits, '.' and '-', starting and ending with a letter or digit)"
+            )
         allowed = _patterns(env.get("ALLOWED_LOG_GROUPS", "*"))
         if group is not None and not any(fnmatchcase(group, pattern) for pattern in allowed):
             raise ConfigurationError(
@@ -131,6 +143,7 @@ class Settings:
             create_log_groups=create_groups,
             invalid_records=policy,
             dead_letter_queue_url=dead_letter_url,
+            dead_letter_bucket=bucket,
             max_concurrent_requests=_integer(env, "MAX_CONCURRENT_REQUESTS", 8, low=1, high=64),
             subscription_log_group=_template(
                 env, "SUBSCRIPTION_LOG_GROUP", "{logGroup}", _check_group_name

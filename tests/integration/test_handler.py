@@ -353,6 +353,38 @@ def test_dead_letter_policy_keeps_payload_and_reason(load_handler, strict, sqs, 
     assert read_events(logs, log_group, "s")[0][1] == "fine"
 
 
+def test_a_dead_letter_too_large_for_sqs_lands_in_s3_with_a_pointer_in_the_queue(
+    load_handler, strict, sqs, s3, logs, log_group
+):
+    queue_url = sqs.create_queue(QueueName=f"dlq-{time.time_ns()}")["QueueUrl"]
+    bucket = f"failures-{time.time_ns()}"
+    s3.create_bucket(Bucket=bucket)
+    handler = load_handler(
+        **ALLOW,
+        INVALID_RECORDS="dead-letter",
+        DEAD_LETTER_QUEUE_URL=queue_url,
+        DEAD_LETTER_BUCKET=bucket,
+    )
+    payload = random.Random(5).randbytes(800_000)  # not UTF-8: over 1 MiB in base64
+    event = kinesis_event([payload, one_event(log_group, "k", "fine", now_ms()).encode()])
+
+    assert failed_ids(handler.handler(event, LambdaContext())) == []
+
+    (message,) = sqs.receive_message(
+        QueueUrl=queue_url, MessageAttributeNames=["All"], MaxNumberOfMessages=10
+    )["Messages"]
+    pointer_class, pointer = json.loads(message["Body"])
+    assert pointer_class == "software.amazon.payloadoffloading.PayloadS3Pointer"
+    assert pointer["s3BucketName"] == bucket
+    stored = s3.get_object(Bucket=bucket, Key=pointer["s3Key"])["Body"].read()
+    size = message["MessageAttributes"]["ExtendedPayloadSize"]
+    assert (size["DataType"], size["StringValue"]) == ("Number", str(len(stored)))
+    letter = json.loads(stored)
+    assert base64.b64decode(letter["payload"]) == payload
+    assert letter["recordId"] == event["Records"][0]["kinesis"]["sequenceNumber"]
+    assert [m for _, m in read_events(logs, log_group, "k")] == ["fine"]
+
+
 def test_dead_letter_failure_falls_back_to_reporting(load_handler, strict):
     handler = load_handler(
         **ALLOW,

@@ -63,7 +63,7 @@ class FakeDeadLetters:
     def __init__(self) -> None:
         self.letters: list[DeadLetter] = []
 
-    def send(self, letters: Sequence[DeadLetter]) -> dict[str, str]:
+    def send(self, letters: Sequence[DeadLetter], remaining_ms: Any = None) -> dict[str, str]:
         self.letters.extend(letters)
         return {}
 

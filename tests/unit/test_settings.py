@@ -41,6 +41,7 @@ def test_blank_values_mean_the_default():
         "CREATE_LOG_STREAMS",
         "CREATE_LOG_GROUPS",
         "DEAD_LETTER_QUEUE_URL",
+        "DEAD_LETTER_BUCKET",
         "MAX_CONCURRENT_REQUESTS",
         "SUBSCRIPTION_LOG_GROUP",
         "SUBSCRIPTION_LOG_STREAM",
@@ -88,6 +89,17 @@ def test_blank_values_mean_the_default():
         ({"DEFAULT_LOG_GROUP": "/g", "DEFAULT_LOG_STREAM": "a*"}, "DEFAULT_LOG_STREAM"),
         ({"INVALID_RECORDS": "dead-letter"}, "DEAD_LETTER_QUEUE_URL"),
         ({"INVALID_RECORDS": "dead-letter", "DEAD_LETTER_QUEUE_URL": " "}, "DEAD_LETTER_QUEUE_URL"),
+        *(
+            (
+                {
+                    "INVALID_RECORDS": "dead-letter",
+                    "DEAD_LETTER_QUEUE_URL": "https://sqs.example/1/dlq",
+                    "DEAD_LETTER_BUCKET": name,
+                },
+                "DEAD_LETTER_BUCKET",
+            )
+            for name in ("Failures", "fa", "a..b", "-failures", "failures-", "f" * 64, "s3://x")
+        ),
         ({"AWS_RETRY_MODE": "sometimes"}, "AWS_RETRY_MODE"),
         ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS"),
         ({"AWS_MAX_ATTEMPTS": "many"}, "AWS_MAX_ATTEMPTS"),
@@ -206,3 +218,15 @@ def test_settings_are_frozen():
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.max_concurrent_requests = 1  # type: ignore[misc]
+
+
+def test_a_dead_letter_bucket_is_read_with_the_dead_letter_policy():
+    env = {
+        "INVALID_RECORDS": "dead-letter",
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.example/1/dlq",
+        "DEAD_LETTER_BUCKET": "forwarder-failures.eu-1",
+    }
+    assert Settings.from_env(env).dead_letter_bucket == "forwarder-failures.eu-1"
+    assert Settings.from_env({}).dead_letter_bucket is None
+    # unused under another policy, as the queue's URL is: switching the policy alone works
+    assert Settings.from_env(env | {"INVALID_RECORDS": "fail"}).invalid_records.value == "fail"
