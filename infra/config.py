@@ -34,6 +34,8 @@ __all__ = [
 
 #: The forwarder's INVALID_RECORDS values.
 INVALID_RECORDS_POLICIES = ("fail", "dead-letter", "drop")
+#: How the CDK validation framework names cdk-nag's rules in acknowledgments.
+NAG_PREFIX = "AwsSolutions::"
 
 #: Retention periods CloudWatch Logs accepts (days); 0 means "never expire".
 LOG_RETENTION_DAYS = (

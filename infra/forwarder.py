@@ -47,8 +47,10 @@ from infra.config import (
     INVALID_RECORDS_POLICIES,
     LOG_GROUP_PATTERN,
     MIN_MEMORY_MB,
+    NAG_PREFIX,
     glob_to_regex,
 )
+from infra.failure_store import FailureStore
 
 __all__ = [
     "KINESIS_READ_ACTIONS",
@@ -78,8 +80,6 @@ KINESIS_READ_ACTIONS = (
     "kinesis:ListShards",
 )
 
-#: How the CDK validation framework names cdk-nag's rules in acknowledgments.
-NAG_PREFIX = "AwsSolutions::"
 
 _SOURCE_LABELS = {"sqs": "SQS", "kinesis": "Kinesis"}
 _ALARM_PERIOD = Duration.minutes(5)
@@ -178,6 +178,15 @@ def _acknowledge_terminal_queue(queue: sqs.Queue) -> None:
     )
 
 
+def _failure_store(
+    scope: Construct, invalid_records: str, given: FailureStore | None
+) -> FailureStore | None:
+    """The store for large dead letters: the one given, or a new one, when dead-lettering."""
+    if invalid_records != "dead-letter":
+        return None
+    return given or FailureStore(scope, "FailureStore", retention=_DLQ_RETENTION)
+
+
 # -- the function --------------------------------------------------------------------------------
 
 
@@ -242,7 +251,8 @@ class ForwarderFunction(Construct):
     """The forwarder function with its role, log group and alarms.
 
     ``invalid_records`` is the function's ``INVALID_RECORDS`` policy; with ``"dead-letter"`` a
-    ``dead_letter_queue`` is required, and the role may send to it and nowhere else.
+    ``dead_letter_queue`` is required, and the role may send to it and nowhere else; a
+    ``failure_store`` then takes the letters too large for SQS (``DEAD_LETTER_BUCKET``).
     """
 
     def __init__(
@@ -254,6 +264,7 @@ class ForwarderFunction(Construct):
         source: str,
         invalid_records: str = "fail",
         dead_letter_queue: sqs.IQueue | None = None,
+        failure_store: FailureStore | None = None,
         alarm_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -293,6 +304,8 @@ class ForwarderFunction(Construct):
             environment["DEFAULT_LOG_STREAM"] = props.default_log_stream
         if invalid_records == "dead-letter" and dead_letter_queue is not None:
             environment["DEAD_LETTER_QUEUE_URL"] = dead_letter_queue.queue_url
+            if failure_store is not None:
+                environment["DEAD_LETTER_BUCKET"] = failure_store.bucket.bucket_name
 
         self.function = lambda_.Function(
             self,
@@ -343,6 +356,8 @@ class ForwarderFunction(Construct):
                 dead_letter_queue.encryption_master_key.grant(
                     self.role, "kms:GenerateDataKey", "kms:Decrypt"
                 )
+            if failure_store is not None:
+                failure_store.grant_dead_letters(self.role)
         self._acknowledge_wildcards()
 
         self.errors_alarm = _alarm(
@@ -432,6 +447,9 @@ class SqsLogsForwarderProps:
     #: The function's INVALID_RECORDS. With ``fail`` an invalid message is retried until the
     #: queue's redrive moves it to the dead-letter queue, payload and all.
     invalid_records: str = "fail"
+    #: Where dead letters too large for SQS go (with ``dead-letter``); by default the construct
+    #: makes its own.
+    failure_store: FailureStore | None = None
     alarm_topic: sns.ITopic | None = None
 
     @property
@@ -516,6 +534,7 @@ class SqsLogsForwarder(Construct):
                 _acknowledge_terminal_queue(invalid)
                 self.invalid_records_queue = invalid
 
+        self.failure_store = _failure_store(self, props.invalid_records, props.failure_store)
         self.forwarder = ForwarderFunction(
             self,
             "Forwarder",
@@ -523,6 +542,7 @@ class SqsLogsForwarder(Construct):
             source="sqs",
             invalid_records=props.invalid_records,
             dead_letter_queue=self.invalid_records_queue,
+            failure_store=self.failure_store,
             alarm_topic=props.alarm_topic,
         )
         self.function = self.forwarder.function
@@ -609,6 +629,9 @@ class KinesisLogsForwarderProps:
     #: record to the function's own dead-letter queue and moves on: an on-failure destination
     #: would only receive the record's metadata.
     invalid_records: str = "dead-letter"
+    #: Where dead letters too large for SQS go (with ``dead-letter``); by default the construct
+    #: makes its own.
+    failure_store: FailureStore | None = None
     iterator_age_alarm_threshold: Duration = dataclasses.field(
         default_factory=lambda: Duration.minutes(10)
     )
@@ -651,6 +674,7 @@ class KinesisLogsForwarder(Construct):
         self.on_failure_queue = _queue(self, "OnFailureQueue", fifo=False)
         _acknowledge_terminal_queue(self.on_failure_queue)
 
+        self.failure_store = _failure_store(self, props.invalid_records, props.failure_store)
         self.forwarder = ForwarderFunction(
             self,
             "Forwarder",
@@ -658,6 +682,7 @@ class KinesisLogsForwarder(Construct):
             source="kinesis",
             invalid_records=props.invalid_records,
             dead_letter_queue=self.dead_letter_queue,
+            failure_store=self.failure_store,
             alarm_topic=props.alarm_topic,
         )
         self.function = self.forwarder.function

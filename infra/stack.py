@@ -14,6 +14,7 @@ from constructs import Construct
 
 from infra.bundling import forwarder_code
 from infra.config import ForwarderConfig, FunctionConfig, KinesisConfig, SqsConfig
+from infra.failure_store import FailureStore
 from infra.forwarder import (
     RUNTIME,
     ForwarderFunctionProps,
@@ -75,7 +76,10 @@ def function_props(config: FunctionConfig, code: lambda_.Code | None) -> Forward
 
 
 def sqs_props(
-    config: SqsConfig, function: ForwarderFunctionProps, topic: sns.ITopic | None
+    config: SqsConfig,
+    function: ForwarderFunctionProps,
+    topic: sns.ITopic | None,
+    store: FailureStore | None = None,
 ) -> SqsLogsForwarderProps:
     return SqsLogsForwarderProps(
         function=function,
@@ -89,12 +93,16 @@ def sqs_props(
         visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
         retention_period=Duration.days(config.retention_days),
         invalid_records=config.invalid_records,
+        failure_store=store,
         alarm_topic=topic,
     )
 
 
 def kinesis_props(
-    config: KinesisConfig, function: ForwarderFunctionProps, topic: sns.ITopic | None
+    config: KinesisConfig,
+    function: ForwarderFunctionProps,
+    topic: sns.ITopic | None,
+    store: FailureStore | None = None,
 ) -> KinesisLogsForwarderProps:
     return KinesisLogsForwarderProps(
         function=function,
@@ -112,6 +120,7 @@ def kinesis_props(
         else Duration.seconds(config.max_record_age_seconds),
         starting_position=lambda_.StartingPosition[config.starting_position],
         invalid_records=config.invalid_records,
+        failure_store=store,
         iterator_age_alarm_threshold=Duration.seconds(config.iterator_age_alarm_seconds),
         alarm_topic=topic,
     )
@@ -136,10 +145,29 @@ class ForwarderStack(Stack):
         # One asset for both functions.
         code = forwarder_code(runtime=RUNTIME)
         function = function_props(config.function, code)
+        # One store for the dead letters too large for SQS, whichever source they come from.
+        dead_lettering = [
+            source.invalid_records == "dead-letter"
+            for source in (config.sqs, config.kinesis)
+            if source is not None
+        ]
+        self.failure_store = (
+            FailureStore(self, "FailureStore", retention=Duration.days(14))
+            if any(dead_lettering)
+            else None
+        )
+        if self.failure_store is not None:
+            self._output(
+                "FailureBucketName",
+                self.failure_store.bucket.bucket_name,
+                "Dead letters too large for SQS (dead-letters/), pointed to from their queue",
+            )
 
         self.sqs: SqsLogsForwarder | None = None
         if config.sqs is not None:
-            self.sqs = SqsLogsForwarder(self, "Sqs", props=sqs_props(config.sqs, function, topic))
+            self.sqs = SqsLogsForwarder(
+                self, "Sqs", props=sqs_props(config.sqs, function, topic, self.failure_store)
+            )
             _short_logical_id(self.sqs.function, "SqsFunction")
             self._output("SqsQueueUrl", self.sqs.queue.queue_url, "The queue to send records to")
             self._output("SqsQueueArn", self.sqs.queue.queue_arn, "The source queue's ARN")
@@ -162,7 +190,9 @@ class ForwarderStack(Stack):
         self.kinesis: KinesisLogsForwarder | None = None
         if config.kinesis is not None:
             self.kinesis = KinesisLogsForwarder(
-                self, "Kinesis", props=kinesis_props(config.kinesis, function, topic)
+                self,
+                "Kinesis",
+                props=kinesis_props(config.kinesis, function, topic, self.failure_store),
             )
             _short_logical_id(self.kinesis.function, "KinesisFunction")
             self._output(

@@ -106,7 +106,7 @@ def function_environment(synth, variant: str, logical_id: str) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
-def test_the_handler_accepts_every_sample_event(path, synth, load_handler, strict, logs, sqs):
+def test_the_handler_accepts_every_sample_event(path, synth, load_handler, strict, logs, sqs, s3):
     from tests.support.events import LambdaContext, failed_ids
     from tests.support.readback import read_events
 
@@ -117,6 +117,9 @@ def test_the_handler_accepts_every_sample_event(path, synth, load_handler, stric
             continue  # the test session's own service name and namespace stay in force
         if key == "DEAD_LETTER_QUEUE_URL":
             value = sqs.create_queue(QueueName=f"sample-events-dlq-{logical_id}")["QueueUrl"]
+        if key == "DEAD_LETTER_BUCKET":
+            value = f"sample-events-{logical_id.lower()}"
+            s3.create_bucket(Bucket=value)
         assert isinstance(value, str), f"{key} is not a plain string in the template"
         env[key] = value
     event = generate.refreshed(json.loads(path.read_text()))

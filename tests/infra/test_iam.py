@@ -130,6 +130,7 @@ def test_only_the_actions_the_mappings_need(synth, variant):
         "kinesis:GetShardIterator",
         "kinesis:ListShards",
         "kms:Decrypt",
+        "s3:PutObject",
     }
     assert actions <= allowed
     for role in s.resources("AWS::IAM::Role").values():

@@ -18,6 +18,12 @@ ACKNOWLEDGEABLE = [
     re.compile(r"^AwsSolutions-IAM5\[Resource::\*\]$"),
     # Queues that are themselves the dead-letter end (Kinesis DLQ / on-failure, invalid records).
     re.compile(r"^AwsSolutions-SQS3$"),
+    # The large dead letters' keys, under the failure store's dead-letters/ prefix.
+    re.compile(
+        r"^AwsSolutions-IAM5\[Resource::<FailureStoreBucket[0-9A-F]{8}\.Arn>/dead-letters/\*\]$"
+    ),
+    # The failure store keeps no server access logs of its own.
+    re.compile(r"^AwsSolutions-S1$"),
 ]
 
 
@@ -43,6 +49,8 @@ def test_every_acknowledgment_is_known_and_explained(synth, variant):
             path = construct["constructPath"]
             if rule.startswith("AwsSolutions-IAM5"):
                 assert path.endswith("/Forwarder/Role/DefaultPolicy/Resource"), path
+            elif rule == "AwsSolutions-S1":
+                assert path.endswith("/FailureStore/Bucket/Resource"), path
             else:
                 assert re.search(r"/(DeadLetterQueue|OnFailureQueue|InvalidRecordsQueue)/", path)
                 assert "/Sqs/DeadLetterQueue/" not in path, "a redrive DLQ needs no acknowledgment"

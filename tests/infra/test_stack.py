@@ -368,6 +368,7 @@ def test_kinesis_alarms(with_kinesis):
 
 def test_kinesis_outputs(with_kinesis):
     assert set(with_kinesis.outputs()) == {
+        "FailureBucketName",
         "SqsQueueUrl",
         "SqsQueueArn",
         "SqsDeadLetterQueueUrl",
@@ -574,3 +575,53 @@ def test_kinesis_without_limits_leaves_them_unset(synth):
     _, mapping = s.one("AWS::Lambda::EventSourceMapping", "/Kinesis/")
     assert "MaximumRetryAttempts" not in mapping["Properties"]
     assert "MaximumRecordAgeInSeconds" not in mapping["Properties"]
+
+
+# --- the failure store: large dead letters --------------------------------------------------------
+
+
+def test_no_failure_store_without_dead_lettering(default):
+    assert default.resources("AWS::S3::Bucket") == {}
+    assert "FailureBucketName" not in default.outputs()
+    assert not [a for st in default.policy_statements() for a in as_list(st["Action"]) if "s3" in a]
+
+
+def test_one_failure_store_is_private_encrypted_tls_only_expiring_and_retained(with_kinesis):
+    ((logical_id, bucket),) = with_kinesis.resources("AWS::S3::Bucket").items()
+    properties = bucket["Properties"]
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    assert properties["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    (rule,) = properties["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 14
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert rule["Status"] == "Enabled"
+    (policy,) = with_kinesis.resources("AWS::S3::BucketPolicy").values()
+    (deny,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert with_kinesis.outputs()["FailureBucketName"]["Value"] == {"Ref": logical_id}
+
+
+def test_only_the_dead_lettering_function_may_put_letters_and_only_under_its_prefix(with_kinesis):
+    (logical_id,) = with_kinesis.resources("AWS::S3::Bucket")
+    kinesis = role_statements(with_kinesis, "Kinesis")
+    put = statement(kinesis, "StoreLargeDeadLetters")
+    assert put["Action"] == "s3:PutObject"
+    assert put["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [logical_id, "Arn"]}, "/dead-letters/*"]]
+    }
+    functions = with_kinesis.resources("AWS::Lambda::Function")
+    environment = functions["KinesisFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["DEAD_LETTER_BUCKET"] == {"Ref": logical_id}
+    sqs = role_statements(with_kinesis, "Sqs")  # INVALID_RECORDS=fail: no letters, no bucket
+    assert not [st for st in sqs if "s3:PutObject" in as_list(st["Action"])]
+    assert (
+        "DEAD_LETTER_BUCKET"
+        not in functions["SqsFunction"]["Properties"]["Environment"]["Variables"]
+    )
