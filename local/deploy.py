@@ -1,7 +1,7 @@
-"""Create a blueprint's queues and streams on the local endpoints, and resolve the template's
-references (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``) to the local values.
+"""Create a blueprint's queues, streams and buckets on the local endpoints, and resolve the
+template's references (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``) to the local values.
 
-Each queue and stream is named ``<prefix>-<logical id without the CDK hash>``, so several
+Each queue, stream and bucket is named ``<prefix>-<logical id without the CDK hash>``, so several
 deployments (one per test) can share one moto server.
 """
 
@@ -39,15 +39,26 @@ class LocalStream:
     arn: str
 
 
+@dataclass(frozen=True, slots=True)
+class LocalBucket:
+    logical_id: str
+    name: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:s3:::{self.name}"
+
+
 @dataclass(slots=True)
 class Deployment:
-    """The local counterpart of every queue and stream of a blueprint."""
+    """The local counterpart of every queue, stream and bucket of a blueprint."""
 
     endpoints: Endpoints
     blueprint: Blueprint
     prefix: str
     queues: dict[str, LocalQueue] = field(default_factory=dict)
     streams: dict[str, LocalStream] = field(default_factory=dict)
+    buckets: dict[str, LocalBucket] = field(default_factory=dict)
 
     @classmethod
     def create(cls, endpoints: Endpoints, blueprint: Blueprint, prefix: str) -> Deployment:
@@ -87,7 +98,21 @@ class Deployment:
             deployment.streams[stream.logical_id] = LocalStream(
                 stream.logical_id, name, arn["StreamARN"]
             )
+        if blueprint.buckets:
+            s3 = endpoints.client("s3")
+            for bucket in blueprint.buckets.values():
+                # S3 names are lowercase, at most 63 characters, and unique on the server.
+                name = re.sub(
+                    r"[^a-z0-9-]", "-", _resource_name(prefix, bucket.logical_id, 63).lower()
+                )
+                s3.create_bucket(Bucket=name.strip("-"))
+                deployment.buckets[bucket.logical_id] = LocalBucket(
+                    bucket.logical_id, name.strip("-")
+                )
         return deployment
+
+    def bucket(self, logical_id: str) -> LocalBucket:
+        return self.buckets[logical_id]
 
     def queue(self, logical_id: str) -> LocalQueue:
         return self.queues[logical_id]
@@ -162,6 +187,8 @@ class Deployment:
             return self.queues[name].url
         if name in self.streams:
             return self.streams[name].name
+        if name in self.buckets:
+            return self.buckets[name].name
         raise UnresolvableReference(f"{name!r} has no local counterpart")
 
     def _attribute(self, target: str, attribute: str) -> str:
@@ -170,6 +197,8 @@ class Deployment:
             values = {"Arn": queue.arn, "QueueUrl": queue.url, "QueueName": queue.name}
         elif target in self.streams:
             values = {"Arn": self.streams[target].arn}
+        elif target in self.buckets:
+            values = {"Arn": self.buckets[target].arn}
         else:
             raise UnresolvableReference(f"{target!r} has no local counterpart")
         if attribute not in values:

@@ -123,6 +123,8 @@ class InProcessFunction:
         with _PROCESS_WIDE:
             saved = dict(os.environ)
             os.environ.clear()
+            # Lambda's own variable, as the runtime sets it (the forwarder sizes its budget by it).
+            os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(spec.memory_mb)
             os.environ.update(environment)
             try:
                 with redirect_stdout(self._writer):

@@ -1,5 +1,5 @@
 """What the local loop runs, as plain values: the functions, their event source mappings, the
-queues and streams they read and write.
+queues, streams and buckets they read and write.
 
 A ``Blueprint`` comes from the synthesized CDK template (``local.template``) or, on a fresh clone
 where ``cdk.out`` does not exist, from ``default_blueprint``, which mirrors what the CDK app
@@ -70,6 +70,13 @@ class StreamSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BucketSpec:
+    """An S3 bucket (the failure store)."""
+
+    logical_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SqsMappingSpec:
     """The SQS event source mapping's settings (Lambda's defaults)."""
 
@@ -120,11 +127,13 @@ class Blueprint:
     sqs: SqsSource | None
     kinesis: KinesisSource | None
     origin: Mapping[str, str] = field(default_factory=dict)
+    buckets: Mapping[str, BucketSpec] = field(default_factory=dict)
 
     def completed(self) -> Blueprint:
         """This blueprint with the built-in default for each source it lacks (a template made
         with ``kinesisEnabled=false`` has no Kinesis source, but the demo shows both)."""
         queues = dict(self.queues)
+        buckets = dict(self.buckets)
         origin = dict(self.origin)
         sqs, kinesis = self.sqs, self.kinesis
         if sqs is None:
@@ -134,8 +143,9 @@ class Blueprint:
         if kinesis is None:
             kinesis, kinesis_queues = default_kinesis_source()
             queues |= kinesis_queues
+            buckets |= DEFAULT_BUCKETS
             origin["kinesis"] = DEFAULT_ORIGIN
-        return Blueprint(queues, sqs, kinesis, origin)
+        return Blueprint(queues, sqs, kinesis, origin, buckets)
 
     def with_queue(self, logical_id: str, **changes: Any) -> Blueprint:
         """A copy with one queue's settings changed (e.g. a shorter visibility timeout)."""
@@ -156,6 +166,8 @@ _COMMON_ENV: dict[str, str] = {
     "TIME_RESERVE_MS": "3000",
 }
 DEFAULT_ORIGIN = "built-in defaults (what the CDK app synthesizes with cdk.json's defaults)"
+#: The stack's failure store, made when a source dead-letters (Kinesis does by default).
+DEFAULT_BUCKETS = {"FailureStoreBucket": BucketSpec("FailureStoreBucket")}
 
 
 def default_sqs_source() -> tuple[SqsSource, dict[str, QueueSpec]]:
@@ -190,6 +202,7 @@ def default_kinesis_source() -> tuple[KinesisSource, dict[str, QueueSpec]]:
         | {
             "INVALID_RECORDS": "dead-letter",
             "DEAD_LETTER_QUEUE_URL": {"Ref": "KinesisDeadLetterQueue"},
+            "DEAD_LETTER_BUCKET": {"Ref": "FailureStoreBucket"},
             "POWERTOOLS_SERVICE_NAME": "cloudwatch-logs-forwarder-kinesis",
         },
     )
@@ -220,6 +233,7 @@ def default_blueprint() -> Blueprint:
         sqs=sqs,
         kinesis=kinesis,
         origin={"sqs": DEFAULT_ORIGIN, "kinesis": DEFAULT_ORIGIN},
+        buckets=DEFAULT_BUCKETS,
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from local.specs import (
     Blueprint,
+    BucketSpec,
     CodeLocation,
     FunctionSpec,
     KinesisMappingSpec,
@@ -98,7 +99,12 @@ def read_blueprint(template_path: Path) -> Blueprint:
                 _kinesis_mapping(properties),
             )
             origin["kinesis"] = f"{where} ({logical_id})"
-    return Blueprint(queues, sqs, kinesis, origin)
+    buckets = {
+        logical_id: BucketSpec(logical_id)
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::S3::Bucket"
+    }
+    return Blueprint(queues, sqs, kinesis, origin, buckets)
 
 
 def load_blueprint(root: Path, stack: str | None = None) -> Blueprint:

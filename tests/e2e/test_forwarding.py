@@ -4,9 +4,12 @@ one counted. The strict layer checks every request (see ``conftest.strict``)."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from local.deploy import Deployment
 from local.emulator import Emulator
 from local.readback import check_streams, read_groups, read_stream
+from local.specs import Blueprint
 from local.workload import Fate, Outbound, Producer, demo_workload, one_event
 from tests.e2e.helpers import fast_blueprint
 
@@ -167,3 +171,87 @@ def _sqs(body: str) -> Outbound:
 
 def _kinesis(payload: str) -> Outbound:
     return Outbound("kinesis", payload.encode(), "test")
+
+
+def test_a_dead_letter_too_large_for_sqs_ends_in_s3_with_its_payload(deploy, logs, sqs, log_group):
+    deployment = deploy(fast_blueprint())
+    start = now_ms() - 60_000
+    binary = bytes(range(256)) * 3200  # 800 KB, not UTF-8: a 1.1 MB letter in base64
+    send = producer(deployment)
+    send.send(Outbound("kinesis", binary, "test"))
+    send.send(_kinesis(one_event(log_group, "k", start, "after the large one")))
+
+    with Emulator(deployment, in_process=True) as emulator:
+        assert emulator.run_until_drained(30)
+
+    assert read_stream(logs, log_group, "k") == [(start, "after the large one")]
+    (pointer,) = [
+        json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)
+    ]
+    assert pointer[0] == "software.amazon.payloadoffloading.PayloadS3Pointer"
+    assert pointer[1]["s3BucketName"] == deployment.bucket("FailureStoreBucket").name
+    s3 = deployment.endpoints.client("s3")
+    stored = s3.get_object(Bucket=pointer[1]["s3BucketName"], Key=pointer[1]["s3Key"])
+    letter = json.loads(stored["Body"].read())
+    assert base64.b64decode(letter["payload"]) == binary
+    assert "neither UTF-8 text nor gzip" in letter["reason"]
+    assert bodies(sqs, deployment.queue("KinesisOnFailureQueue").url) == []
+
+
+def _gzip_events(log_group: str, stream: str, start: int, count: int, size: int) -> bytes:
+    """A Kinesis record of ``count`` events of ``size`` bytes, gzip-compressed (tiny on the wire,
+    ``count * size`` bytes once decompressed)."""
+    events = [
+        {"timestamp": start + i, "message": f"{i:06d}" + "x" * (size - 6)} for i in range(count)
+    ]
+    document = {"logGroupName": log_group, "logStreamName": stream, "logEvents": events}
+    return gzip.compress(json.dumps(document).encode())
+
+
+def _with_memory(blueprint: Blueprint, memory_mb: int) -> Blueprint:
+    assert blueprint.kinesis is not None
+    function = replace(blueprint.kinesis.function, memory_mb=memory_mb)
+    return replace(blueprint, kinesis=replace(blueprint.kinesis, function=function))
+
+
+def test_records_deferred_by_the_decompression_budget_all_land_in_order(
+    deploy, logs, sqs, log_group
+):
+    # 320 MB: a batch may decompress 16 MiB; three records of 6 MiB each do not fit one batch
+    deployment = deploy(_with_memory(fast_blueprint(kinesis_retries=2), 320))
+    start = now_ms() - 60_000
+    send = producer(deployment)
+    for r in range(3):
+        send.send(
+            Outbound("kinesis", _gzip_events(log_group, "big", start + 100 * r, 60, 100_000), "t")
+        )
+
+    with Emulator(deployment, in_process=True) as emulator:
+        assert emulator.run_until_drained(60)
+
+    landed = [m[:6] for _, m in read_stream(logs, log_group, "big")]
+    assert landed == [f"{i:06d}" for i in range(60)] * 3
+    assert emulator.kinesis is not None
+    assert emulator.kinesis.stats.retries >= 1  # the third was deferred, then got through
+    assert bodies(sqs, deployment.queue("KinesisOnFailureQueue").url) == []
+
+
+def test_a_record_this_memory_can_never_hold_is_dead_lettered_and_the_shard_goes_on(
+    deploy, logs, sqs, log_group
+):
+    # 128 MB: a batch may decompress 6.4 MB, less than this one record's 8 MB
+    deployment = deploy(_with_memory(fast_blueprint(kinesis_retries=2), 128))
+    start = now_ms() - 60_000
+    huge = _gzip_events(log_group, "big", start, 80, 100_000)
+    send = producer(deployment)
+    send.send(Outbound("kinesis", huge, "t"))
+    send.send(_kinesis(one_event(log_group, "k", start, "after it")))
+
+    with Emulator(deployment, in_process=True) as emulator:
+        assert emulator.run_until_drained(60)
+
+    assert read_stream(logs, log_group, "k") == [(start, "after it")]
+    (letter,) = [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)]
+    assert base64.b64decode(letter["payload"]) == huge
+    assert "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" in letter["reason"]
+    assert bodies(sqs, deployment.queue("KinesisOnFailureQueue").url) == []
