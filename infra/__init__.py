@@ -5,3 +5,13 @@
 - ``infra.forwarder``: reusable constructs (the function, and one construct per event source).
 - ``infra.stack``: the stack that ``app.py`` instantiates from the config.
 """
+
+import sys
+from pathlib import Path
+
+# The function's option table (``forwarder.settings.OPTIONS``) is the one definition of its
+# options, and the app validates context with it; that module is pure, so it is imported from the
+# function's own source. Appended, so that nothing already importable is shadowed.
+_LAMBDA_SRC = str(Path(__file__).resolve().parent.parent / "lambda_src")
+if _LAMBDA_SRC not in sys.path:
+    sys.path.append(_LAMBDA_SRC)

@@ -11,17 +11,26 @@ context key that is absent behaves exactly like the documented default.
 from __future__ import annotations
 
 import difflib
-import json
 import re
-import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from forwarder.settings import (
+    OPTION_BY_VARIABLE,
+    OPTIONS,
+    Flag,
+    Option,
+    cross_check,
+    parse_options,
+)
+
+_T = TypeVar("_T")
+_FLAG = Flag()
 
 __all__ = [
     "CONTEXT_DEFAULTS",
     "INVALID_RECORDS_POLICIES",
-    "LOG_GROUP_PATTERN",
     "LOG_RETENTION_DAYS",
     "ConfigError",
     "ForwarderConfig",
@@ -33,7 +42,7 @@ __all__ = [
 ]
 
 #: The forwarder's INVALID_RECORDS values.
-INVALID_RECORDS_POLICIES = ("fail", "dead-letter", "drop")
+INVALID_RECORDS_POLICIES: tuple[str, ...] = OPTION_BY_VARIABLE["INVALID_RECORDS"].kind.choices  # type: ignore[attr-defined]
 #: How the CDK validation framework names cdk-nag's rules in acknowledgments.
 NAG_PREFIX = "AwsSolutions::"
 
@@ -43,16 +52,10 @@ LOG_RETENTION_DAYS = (
     3288, 3653,
 )  # fmt: skip
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: The least memory that holds one full-size gzip record once decoded: the function decompresses
 #: at most 16 MiB a record and a batch a twentieth of its memory (forwarder.records/settings).
 MIN_MEMORY_MB = 320
 
-#: Characters CloudWatch Logs allows in a log group name; patterns add ``*`` and ``?``.
-_LOG_GROUP_NAME = re.compile(r"^[\.\-_/#A-Za-z0-9]{1,512}$")
-LOG_GROUP_PATTERN = re.compile(r"^[\.\-_/#A-Za-z0-9*?]{1,512}$")
-_LOG_STREAM_NAME = re.compile(r"^[^:*]{1,512}$")
-_TEMPLATE_FIELDS = frozenset({"logGroup", "logStream", "owner"})
 
 _PARTITION = r"arn:aws[a-z-]*"
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
@@ -64,31 +67,24 @@ _KINESIS_ARN = re.compile(
 _KMS_KEY_ARN = re.compile(rf"^{_PARTITION}:kms:{_REGION}:{_ACCOUNT}:key/[A-Za-z0-9-]{{1,128}}$")
 _SNS_ARN = re.compile(rf"^{_PARTITION}:sns:{_REGION}:{_ACCOUNT}:[A-Za-z0-9_-]{{1,256}}$")
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.:/-]{1,255}$")
 
 #: ``"auto"`` (or null/empty) lets the construct pick a value that depends on other options.
 AUTO = "auto"
 
-#: Every context key this app reads, with its default (what ``cdk.json`` ships with).
+#: The function's options by their context key (``INVALID_RECORDS`` has one per source).
+CONTEXT_OPTIONS: dict[str, Option] = {key: o for o in OPTIONS for key in o.context}
+_PER_SOURCE = frozenset({"sqsInvalidRecords", "kinesisInvalidRecords"})
+
+#: Every context key this app reads, with its default (what ``cdk.json`` ships with): the
+#: function's options from their table, and the stack's own.
 CONTEXT_DEFAULTS: dict[str, Any] = {
     "stackName": "CloudWatchLogsForwarder",
-    # What the function may write, and how.
-    "allowedLogGroups": ["/app/*"],
-    "defaultLogGroup": "",
-    "defaultLogStream": "",
-    "createLogStreams": True,
-    "createLogGroups": False,
-    "subscriptionLogGroup": "{logGroup}",
-    "subscriptionLogStream": "{logStream}",
-    "maxConcurrentRequests": 8,
+    **{key: default for o in OPTIONS for key, default in o.context.items()},
     # The function.
     "memorySize": 512,
     "timeoutSeconds": 60,
     "logRetentionDays": 30,
-    "logLevel": "INFO",
     "tracing": True,
-    "serviceName": "cloudwatch-logs-forwarder",
-    "metricsNamespace": "CloudWatchLogsForwarder",
     # Alarms.
     "alarmTopicArn": "",
     # The SQS source.
@@ -102,7 +98,6 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "sqsMaxReceiveCount": 5,
     "sqsVisibilityTimeoutSeconds": AUTO,
     "sqsRetentionDays": 4,
-    "sqsInvalidRecords": "fail",
     # The Kinesis source.
     "kinesisEnabled": False,
     "kinesisStreamArn": "",
@@ -116,7 +111,6 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "kinesisMaxRetryAttempts": 3,
     "kinesisMaxRecordAgeSeconds": 3600,
     "kinesisStartingPosition": "TRIM_HORIZON",
-    "kinesisInvalidRecords": "dead-letter",
     "kinesisIteratorAgeAlarmSeconds": 600,
 }
 
@@ -257,40 +251,13 @@ class _Reader:
                 self.problems.append(f"{key}: unknown context key; did you mean '{close[0]}'?")
 
     def _function(self) -> FunctionConfig:
-        patterns = self.string_list("allowedLogGroups")
-        for p in patterns:
-            if not LOG_GROUP_PATTERN.match(p):
-                self.problems.append(
-                    f"allowedLogGroups: {p!r} is not a log group name pattern (letters, digits, "
-                    "'.-_/#', and the wildcards '*' and '?'; at most 512 characters)"
-                )
-        default_group = self.optional_string("defaultLogGroup", _LOG_GROUP_NAME, "a log group name")
-        if default_group and patterns and not pattern_matches(patterns, default_group):
-            self.problems.append(
-                f"defaultLogGroup: {default_group!r} is not admitted by allowedLogGroups "
-                f"{list(patterns)}; the function could never write to it"
-            )
-        default_stream = self.optional_string(
-            "defaultLogStream", _LOG_STREAM_NAME, "a log stream name (no ':' or '*')"
-        )
-        if (default_group is None) != (default_stream is None):
-            self.problems.append(
-                "defaultLogGroup / defaultLogStream: the function needs both or neither"
-            )
-        sub_group = self.template("subscriptionLogGroup")
-        fixed_group = sub_group and "{" not in sub_group
-        if fixed_group and patterns and not pattern_matches(patterns, sub_group):
+        values = self.options([key for key in CONTEXT_OPTIONS if key not in _PER_SOURCE])
+        patterns: tuple[str, ...] = values["allowed_log_groups"]  # type: ignore[assignment]
+        sub_group: str = values["subscription_log_group"]  # type: ignore[assignment]
+        if "{" not in sub_group and not pattern_matches(patterns, sub_group):
             self.problems.append(
                 f"subscriptionLogGroup: {sub_group!r} is not admitted by allowedLogGroups"
             )
-        create_streams = self.boolean("createLogStreams")
-        create_groups = self.boolean("createLogGroups")
-        if create_groups and not create_streams:
-            self.problems.append(
-                "createLogGroups: true needs createLogStreams: true; a group created without "
-                "its stream can never receive events"
-            )
-        timeout = self.integer("timeoutSeconds", 1, 900)
         retention = self.integer("logRetentionDays", 0, 3653)
         if retention not in LOG_RETENTION_DAYS:
             self.problems.append(
@@ -299,20 +266,20 @@ class _Reader:
             )
         return FunctionConfig(
             allowed_log_groups=patterns,
-            default_log_group=default_group,
-            default_log_stream=default_stream,
-            create_log_streams=create_streams,
-            create_log_groups=create_groups,
+            default_log_group=values["default_log_group"],  # type: ignore[arg-type]
+            default_log_stream=values["default_log_stream"],  # type: ignore[arg-type]
+            create_log_streams=values["create_log_streams"],  # type: ignore[arg-type]
+            create_log_groups=values["create_log_groups"],  # type: ignore[arg-type]
             subscription_log_group=sub_group,
-            subscription_log_stream=self.template("subscriptionLogStream"),
-            max_concurrent_requests=self.integer("maxConcurrentRequests", 1, 64),
+            subscription_log_stream=values["subscription_log_stream"],  # type: ignore[arg-type]
+            max_concurrent_requests=values["max_concurrent_requests"],  # type: ignore[arg-type]
             memory_size=self._memory_size(),
-            timeout_seconds=timeout,
+            timeout_seconds=self.integer("timeoutSeconds", 1, 900),
             log_retention_days=retention,
-            log_level=self.choice("logLevel", LOG_LEVELS, upper=True),
+            log_level=values["POWERTOOLS_LOG_LEVEL"],  # type: ignore[arg-type]
             tracing=self.boolean("tracing"),
-            service_name=self.string("serviceName", _NAME, "a name"),
-            metrics_namespace=self.string("metricsNamespace", _NAME, "a CloudWatch namespace"),
+            service_name=values["POWERTOOLS_SERVICE_NAME"],  # type: ignore[arg-type]
+            metrics_namespace=values["metrics_namespace"],  # type: ignore[arg-type]
         )
 
     def _sqs(self, function: FunctionConfig) -> SqsConfig:
@@ -354,7 +321,7 @@ class _Reader:
             max_receive_count=self.integer("sqsMaxReceiveCount", 1, 1000),
             visibility_timeout_seconds=visibility,
             retention_days=self.integer("sqsRetentionDays", 1, 14),
-            invalid_records=self.choice("sqsInvalidRecords", INVALID_RECORDS_POLICIES),
+            invalid_records=self.invalid_records("sqsInvalidRecords"),
         )
 
     def _kinesis(self) -> KinesisConfig:
@@ -381,9 +348,32 @@ class _Reader:
             starting_position=self.choice(
                 "kinesisStartingPosition", ("TRIM_HORIZON", "LATEST"), upper=True
             ),
-            invalid_records=self.choice("kinesisInvalidRecords", INVALID_RECORDS_POLICIES),
+            invalid_records=self.invalid_records("kinesisInvalidRecords"),
             iterator_age_alarm_seconds=self.integer("kinesisIteratorAgeAlarmSeconds", 1, 604800),
         )
+
+    # -- the function's options, by the rules of their table ------------------------------------
+
+    def options(self, keys: Sequence[str]) -> dict[str, object]:
+        """The function options set by ``keys``: each parsed as the function parses it at cold
+        start, then the rules between them; problems are named by context key."""
+        texts: dict[str, str | None] = {}
+        key_of: dict[str, str] = {}
+        for key in keys:
+            option = CONTEXT_OPTIONS[key]
+            key_of[option.field or option.variable] = key
+            try:
+                texts[option.variable] = option.kind.from_context(self.raw(key))
+            except ValueError as error:
+                self.problems.append(f"{key}: {error}")
+                texts[option.variable] = None
+        values, problems = parse_options(texts, lambda o: key_of[o.field or o.variable])
+        self.problems += problems
+        self.problems += cross_check(values, lambda field: key_of.get(field, field))
+        return values
+
+    def invalid_records(self, key: str) -> str:
+        return str(self.options([key])["invalid_records"])
 
     # -- one value -------------------------------------------------------------------------------
 
@@ -391,7 +381,7 @@ class _Reader:
         value = self.context.get(key)
         return CONTEXT_DEFAULTS[key] if value is None else value
 
-    def _typed(self, key: str, parse: Callable[[Any], Any], expected: str, fallback: Any) -> Any:
+    def _typed(self, key: str, parse: Callable[[Any], _T], expected: str, fallback: _T) -> _T:
         value = self.raw(key)
         try:
             return parse(value)
@@ -400,17 +390,12 @@ class _Reader:
             return fallback
 
     def boolean(self, key: str) -> bool:
-        def parse(value: Any) -> bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in ("true", "1", "yes", "on"):
-                return True
-            if text in ("false", "0", "no", "off"):
-                return False
-            raise ValueError(value)
-
-        return self._typed(key, parse, "true or false", bool(CONTEXT_DEFAULTS[key]))
+        """A flag of the stack's own, spelled as the function's flags are."""
+        try:
+            return _FLAG.parse(_FLAG.from_context(self.raw(key)))
+        except ValueError as error:
+            self.problems.append(f"{key}: {error}")
+            return bool(CONTEXT_DEFAULTS[key])
 
     def integer(self, key: str, low: int, high: int, *, auto: int | None = None) -> int:
         value = self.raw(key)
@@ -464,49 +449,3 @@ class _Reader:
                 f"which takes about {MIN_MEMORY_MB} MB once decoded); use at least {MIN_MEMORY_MB}"
             )
         return memory
-
-    def template(self, key: str) -> str:
-        value = self.raw(key)
-        if not isinstance(value, str) or not value.strip():
-            self.problems.append(f"{key}: expected a non-empty name template, got {value!r}")
-            return str(CONTEXT_DEFAULTS[key])
-        try:
-            parsed = [p[1:] for p in string.Formatter().parse(value) if p[1] is not None]
-        except ValueError:
-            self.problems.append(f"{key}: {value!r} has unbalanced braces")
-            return value
-        if any(spec or conversion for _, spec, conversion in parsed):
-            self.problems.append(
-                f"{key}: {value!r}: placeholders take no conversion or format spec "
-                "(write {logGroup}, not {logGroup!r} or {logGroup:.4})"
-            )
-        fields = {name for name, _, _ in parsed}
-        unknown = fields - _TEMPLATE_FIELDS
-        if unknown:
-            self.problems.append(
-                f"{key}: unknown placeholder(s) {sorted(unknown)}; use {{logGroup}}, "
-                "{logStream} or {owner}"
-            )
-        return value
-
-    def string_list(self, key: str) -> tuple[str, ...]:
-        value = self.raw(key)
-        items: Any = value
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    items = json.loads(text)
-                except json.JSONDecodeError:
-                    items = None
-            else:
-                items = text.split(",")
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            self.problems.append(
-                f"{key}: expected a list of strings (JSON list or comma-separated), got {value!r}"
-            )
-            return ()
-        cleaned = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
-        if not cleaned:
-            self.problems.append(f"{key}: expected at least one log group name pattern")
-        return cleaned

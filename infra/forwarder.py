@@ -42,14 +42,10 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from forwarder.settings import OPTION_BY_VARIABLE as _OPTION
+from forwarder.settings import OPTIONS, cross_check, environment, parse_options
 from infra.bundling import HANDLER, forwarder_code
-from infra.config import (
-    INVALID_RECORDS_POLICIES,
-    LOG_GROUP_PATTERN,
-    MIN_MEMORY_MB,
-    NAG_PREFIX,
-    glob_to_regex,
-)
+from infra.config import INVALID_RECORDS_POLICIES, MIN_MEMORY_MB, NAG_PREFIX
 from infra.failure_store import FailureStore
 
 __all__ = [
@@ -220,31 +216,30 @@ class ForwarderFunctionProps:
     def __post_init__(self) -> None:
         if isinstance(self.allowed_log_groups, str):
             raise ValueError("allowed_log_groups: give a sequence of patterns, not one string")
-        if not self.allowed_log_groups:
-            raise ValueError("allowed_log_groups: at least one log group pattern is required")
-        for pattern in self.allowed_log_groups:
-            if not LOG_GROUP_PATTERN.match(pattern):
-                raise ValueError(
-                    f"allowed_log_groups: {pattern!r} is not a log group name pattern (letters, "
-                    "digits, '.-_/#' and the wildcards '*' and '?')"
-                )
-        if bool(self.default_log_group) != bool(self.default_log_stream):
-            raise ValueError("default_log_group and default_log_stream: give both or neither")
+        # The function's own rules, from its option table, named by field.
+        values = self.function_options()
+        texts = {v: None if x is None else _OPTION[v].kind.text(x) for v, x in values.items()}
+        _, problems = parse_options(texts, lambda option: option.field or option.variable)
+        problems += cross_check(
+            {_OPTION[v].field or v: x for v, x in values.items()}, lambda field: field
+        )
         if self.memory_size < MIN_MEMORY_MB:
-            raise ValueError(
+            problems.append(
                 f"memory_size: {self.memory_size} MB cannot decompress one full-size gzip record; "
                 f"use at least {MIN_MEMORY_MB}"
             )
-        if self.create_log_groups and not self.create_log_streams:
-            raise ValueError(
-                "create_log_groups needs create_log_streams: a new group has no stream"
-            )
-        if self.default_log_group and not any(
-            glob_to_regex(p).match(self.default_log_group) for p in self.allowed_log_groups
-        ):
-            raise ValueError(
-                f"default_log_group: {self.default_log_group!r} is not in allowed_log_groups"
-            )
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def function_options(self) -> dict[str, object]:
+        """The values of the function's options these props hold, by variable."""
+        return {o.variable: getattr(self, o.field) for o in _PROPS_OPTIONS}
+
+
+#: The function options that are fields of the props, under the same names as in ``Settings``.
+_PROPS_OPTIONS = tuple(
+    o for o in OPTIONS if o.field in {f.name for f in dataclasses.fields(ForwarderFunctionProps)}
+)
 
 
 class ForwarderFunction(Construct):
@@ -283,29 +278,18 @@ class ForwarderFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"CloudWatch Logs forwarder ({label}): writes only to allowed log groups",
         )
-        environment = {
-            "ALLOWED_LOG_GROUPS": ",".join(props.allowed_log_groups),
-            "CREATE_LOG_STREAMS": str(props.create_log_streams).lower(),
-            "CREATE_LOG_GROUPS": str(props.create_log_groups).lower(),
+        options = props.function_options() | {
             "INVALID_RECORDS": invalid_records,
-            "MAX_CONCURRENT_REQUESTS": str(props.max_concurrent_requests),
-            "SUBSCRIPTION_LOG_GROUP": props.subscription_log_group,
-            "SUBSCRIPTION_LOG_STREAM": props.subscription_log_stream,
             "POWERTOOLS_SERVICE_NAME": self.service_name,
-            "POWERTOOLS_METRICS_NAMESPACE": props.metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": props.log_level,
             # The time kept back for dead letters and the response: the function's 3 s default,
             # or a quarter of a shorter timeout, so that there is always time left to send.
-            "TIME_RESERVE_MS": str(min(3000, int(props.timeout.to_milliseconds()) // 4)),
+            "TIME_RESERVE_MS": min(3000, int(props.timeout.to_milliseconds()) // 4),
         }
-        if props.default_log_group:
-            environment["DEFAULT_LOG_GROUP"] = props.default_log_group
-        if props.default_log_stream:
-            environment["DEFAULT_LOG_STREAM"] = props.default_log_stream
         if invalid_records == "dead-letter" and dead_letter_queue is not None:
-            environment["DEAD_LETTER_QUEUE_URL"] = dead_letter_queue.queue_url
+            options["DEAD_LETTER_QUEUE_URL"] = dead_letter_queue.queue_url
             if failure_store is not None:
-                environment["DEAD_LETTER_BUCKET"] = failure_store.bucket.bucket_name
+                options["DEAD_LETTER_BUCKET"] = failure_store.bucket.bucket_name
 
         self.function = lambda_.Function(
             self,
@@ -320,7 +304,7 @@ class ForwarderFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE if props.tracing else lambda_.Tracing.DISABLED,
-            environment=environment,
+            environment=environment(options),
         )
 
         # Its own log group: the runtime creates the stream of each execution environment.

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from forwarder.settings import OPTION_BY_VARIABLE, OPTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = ROOT / "lambda_src"
 
@@ -154,17 +156,16 @@ class Blueprint:
         return replace(self, queues=queues)
 
 
+#: What the CDK app sets in each function's environment with ``cdk.json``'s defaults, from the
+#: function's option table: the per-source and derived values are added below.
+_PER_FUNCTION = frozenset({"serviceName", "sqsInvalidRecords", "kinesisInvalidRecords"})
 _COMMON_ENV: dict[str, str] = {
-    "ALLOWED_LOG_GROUPS": "/app/*",
-    "CREATE_LOG_STREAMS": "true",
-    "CREATE_LOG_GROUPS": "false",
-    "MAX_CONCURRENT_REQUESTS": "8",
-    "SUBSCRIPTION_LOG_GROUP": "{logGroup}",
-    "SUBSCRIPTION_LOG_STREAM": "{logStream}",
-    "POWERTOOLS_METRICS_NAMESPACE": "CloudWatchLogsForwarder",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "TIME_RESERVE_MS": "3000",
-}
+    option.variable: option.kind.from_context(default)
+    for option in OPTIONS
+    for key, default in option.context.items()
+    if key not in _PER_FUNCTION and default != ""
+} | {"TIME_RESERVE_MS": "3000"}  # the function's default: a 60 s timeout holds it
+_SERVICE_NAME = OPTION_BY_VARIABLE["POWERTOOLS_SERVICE_NAME"].context["serviceName"]
 DEFAULT_ORIGIN = "built-in defaults (what the CDK app synthesizes with cdk.json's defaults)"
 #: The stack's failure store, made when a source dead-letters (Kinesis does by default).
 DEFAULT_BUCKETS = {"FailureStoreBucket": BucketSpec("FailureStoreBucket")}
@@ -177,7 +178,7 @@ def default_sqs_source() -> tuple[SqsSource, dict[str, QueueSpec]]:
         timeout_s=60,
         memory_mb=512,
         environment=_COMMON_ENV
-        | {"INVALID_RECORDS": "fail", "POWERTOOLS_SERVICE_NAME": "cloudwatch-logs-forwarder-sqs"},
+        | {"INVALID_RECORDS": "fail", "POWERTOOLS_SERVICE_NAME": f"{_SERVICE_NAME}-sqs"},
     )
     queues = {
         "SqsQueue": QueueSpec(
@@ -203,7 +204,7 @@ def default_kinesis_source() -> tuple[KinesisSource, dict[str, QueueSpec]]:
             "INVALID_RECORDS": "dead-letter",
             "DEAD_LETTER_QUEUE_URL": {"Ref": "KinesisDeadLetterQueue"},
             "DEAD_LETTER_BUCKET": {"Ref": "FailureStoreBucket"},
-            "POWERTOOLS_SERVICE_NAME": "cloudwatch-logs-forwarder-kinesis",
+            "POWERTOOLS_SERVICE_NAME": f"{_SERVICE_NAME}-kinesis",
         },
     )
     queues = {

@@ -64,7 +64,10 @@ def test_invoke_reports_a_function_error(capsys, tmp_path, no_serve):
     error = json.loads(capsys.readouterr().out)
     assert code == 1
     assert error["errorType"] == "ConfigurationError"
-    assert "MAX_CONCURRENT_REQUESTS=0" in error["errorMessage"]
+    assert (
+        "MAX_CONCURRENT_REQUESTS: expected an integer from 1 to 64, got '0'"
+        in error["errorMessage"]
+    )
 
 
 def test_send_and_read_need_a_running_serve(capsys, no_serve):

@@ -463,7 +463,7 @@ def test_construct_props_refuse_what_the_mapping_would_refuse():
         ForwarderFunctionProps(allowed_log_groups=("/app/*",), default_log_group="/app/x")
     with pytest.raises(ValueError, match="memory_size: 128 MB cannot decompress"):
         ForwarderFunctionProps(allowed_log_groups=("/app/*",), memory_size=128)
-    with pytest.raises(ValueError, match="create_log_groups needs create_log_streams"):
+    with pytest.raises(ValueError, match="create_log_groups: true needs create_log_streams: true"):
         ForwarderFunctionProps(
             allowed_log_groups=("/app/*",), create_log_groups=True, create_log_streams=False
         )
