@@ -36,6 +36,7 @@ setup: $(STAMP) $(NODE_STAMP) $(SAM_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -10,11 +10,19 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:  # the stubs are a dev dependency only, never in the asset
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 from forwarder.limits import SQS_MAX_BATCH_ENTRIES, SQS_MAX_MESSAGE_BYTES
 from forwarder.model import SourceRecord
@@ -49,13 +57,13 @@ def _client_config() -> Config:
     )
 
 
-def make_sqs_client() -> Any:
+def make_sqs_client() -> SQSClient:
     """The dead-letter queue's client. It runs after sending, in the time the function keeps
     back (``TIME_RESERVE_MS``), where botocore's default of 60 s a read would run past it."""
     return boto3.client("sqs", config=_client_config())
 
 
-def make_s3_client() -> Any:
+def make_s3_client() -> S3Client:
     """The client of the bucket for dead letters too large for SQS; bounded like the queue's."""
     return boto3.client("s3", config=_client_config())
 
@@ -107,7 +115,7 @@ class _Entry:
 
     letter: DeadLetter
     body: str
-    attributes: dict[str, dict[str, str]]
+    attributes: dict[str, MessageAttributeValueTypeDef]
     size: int
 
 
@@ -120,10 +128,10 @@ class DeadLetterQueue:
 
     def __init__(
         self,
-        client: Any,
+        client: SQSClient,
         queue_url: str,
         *,
-        s3_client: Any = None,
+        s3_client: S3Client | None = None,
         bucket: str | None = None,
     ) -> None:
         self._client = client
@@ -164,7 +172,7 @@ class DeadLetterQueue:
         size = len(body.encode("utf-8"))
         if size <= SQS_MAX_MESSAGE_BYTES:
             return _Entry(letter, body, {}, size)
-        if self._bucket is None:
+        if self._bucket is None or self._s3 is None:
             return (
                 f"dead letter of {size} bytes exceeds SQS's {SQS_MAX_MESSAGE_BYTES} and "
                 "DEAD_LETTER_BUCKET is not set"
@@ -182,7 +190,9 @@ class DeadLetterQueue:
         except (ClientError, BotoCoreError) as error:
             return f"dead-letter bucket: {error}"
         pointer = json.dumps([POINTER_CLASS, {"s3BucketName": self._bucket, "s3Key": key}])
-        attributes = {SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(size)}}
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
+            SIZE_ATTRIBUTE: {"DataType": "Number", "StringValue": str(size)}
+        }
         attribute_bytes = len(SIZE_ATTRIBUTE) + len("Number") + len(str(size))
         return _Entry(letter, pointer, attributes, len(pointer) + attribute_bytes)
 
@@ -190,15 +200,19 @@ class DeadLetterQueue:
         if not _time_for_a_call(remaining_ms):
             why = "too little time left to send the dead letter"
             return {entry.letter.record.record_id: why for entry in batch}
-        entries = [
-            {
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, entry in enumerate(batch):
+            message: SendMessageBatchRequestEntryTypeDef = {
                 "Id": str(index),
                 "MessageBody": entry.body,
-                **({"MessageAttributes": entry.attributes} if entry.attributes else {}),
-                **(_fifo_fields(entry.letter) if self._fifo else {}),
             }
-            for index, entry in enumerate(batch)
-        ]
+            if entry.attributes:
+                message["MessageAttributes"] = entry.attributes
+            if self._fifo:
+                # A FIFO queue needs a group; the record's own keeps its order there too.
+                message["MessageGroupId"] = entry.letter.record.message_group or "forwarder"
+                message["MessageDeduplicationId"] = entry.letter.record.record_id[:128]
+            entries.append(message)
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         except (ClientError, BotoCoreError) as error:
@@ -213,11 +227,3 @@ class DeadLetterQueue:
 
 def _time_for_a_call(remaining_ms: Callable[[], int]) -> bool:
     return remaining_ms() > CALL_TIMEOUT_MS + RESPONSE_MS
-
-
-def _fifo_fields(letter: DeadLetter) -> dict[str, str]:
-    """A FIFO dead-letter queue needs a group; the record's own keeps its order there too."""
-    return {
-        "MessageGroupId": letter.record.message_group or "forwarder",
-        "MessageDeduplicationId": letter.record.record_id[:128],
-    }

@@ -140,7 +140,7 @@ def _pack(
     if len(contiguous) <= bound:
         return contiguous, bound
     best = contiguous
-    candidates = []
+    candidates: list[Callable[[], list[list[LogEvent]] | None]] = []
     if len(contiguous) > _windowed_floor(events, windows, limits):
         candidates.append(lambda: _first_fit_decreasing(events, windows, limits, in_time))
     if len(events) <= SPANNING_MAX_EVENTS:  # it scans every open request for every event

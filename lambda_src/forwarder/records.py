@@ -232,9 +232,10 @@ def _payload_text(payload: str | bytes, budget: DecompressionBudget | None = Non
         if not payload.startswith(_BASE64_GZIP_PREFIX):
             return payload
         try:
-            payload = base64.b64decode(payload, validate=True)
+            decoded = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             return payload  # plain text that happens to start with H4sI
+        payload = decoded
     if payload[:2] == _GZIP_MAGIC:
         if budget is None:
             payload = _gunzip(payload, MAX_DECOMPRESSED_BYTES, MAX_DECOMPRESSED_BYTES)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:  # the stubs are a dev dependency only, never in the asset
+    from mypy_boto3_logs import CloudWatchLogsClient
 
 from forwarder.model import Deadline, PlannedRequest, Rejection, RequestOutcome
 
@@ -30,14 +33,15 @@ _MAX_CREATION_LOCKS = 1024
 
 def make_logs_client(
     max_concurrent_requests: int, retry_mode: str = "standard", max_attempts: int = 5
-) -> Any:
+) -> CloudWatchLogsClient:
     """A CloudWatch Logs client with botocore's retries (standard or adaptive mode) and
     bounded timeouts.
 
     Endpoints come from botocore itself (``AWS_ENDPOINT_URL_CLOUDWATCH_LOGS``), never from here.
     """
+    mode: Literal["standard", "adaptive"] = "adaptive" if retry_mode == "adaptive" else "standard"
     config = Config(
-        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        retries={"mode": mode, "total_max_attempts": max_attempts},
         connect_timeout=3,
         read_timeout=15,
         max_pool_connections=max_concurrent_requests,
@@ -58,7 +62,7 @@ class LogsSender:
 
     def __init__(
         self,
-        client: Any,
+        client: CloudWatchLogsClient,
         *,
         max_concurrent_requests: int,
         create_log_streams: bool,

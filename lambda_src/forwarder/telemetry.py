@@ -3,6 +3,8 @@ and the counts as CloudWatch metrics in EMF (Powertools Logger and Metrics)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -23,11 +25,12 @@ def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
     for error_type, count in result.entity_rejections.items():
         logger.warning("entity rejected", error_type=error_type, requests=count)
     rejected = {reason.value: count for reason, count in result.rejected_events.items()}
+    counts: dict[str, Any] = {_snake(name): value for name, value in sorted(result.counts.items())}
     logger.info(
         "batch forwarded",
         source=result.source,
         records=result.records,
-        **{_snake(name): value for name, value in sorted(result.counts.items())},
+        **counts,
         events_rejected=rejected,
     )
     metrics.add_metric("RecordsReceived", MetricUnit.Count, result.records)

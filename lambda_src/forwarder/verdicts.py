@@ -49,11 +49,11 @@ def judge(
             continue
         for index, event in enumerate(outcome.request.events):
             verdict = verdicts[event.record]
-            reason = outcome.rejection_of(index)
-            if reason is None:
+            rejection = outcome.rejection_of(index)
+            if rejection is None:
                 verdict.accepted_events += 1
             else:
-                verdict.rejections[reason] = verdict.rejections.get(reason, 0) + 1
+                verdict.rejections[rejection] = verdict.rejections.get(rejection, 0) + 1
     return verdicts
 
 
