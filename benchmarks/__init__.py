@@ -1,4 +1,5 @@
-"""Benchmarks of the forwarder: packing, CPU, concurrency, cold start and memory.
+"""Benchmarks of the forwarder: packing, CPU, concurrency, cold start and memory; and two
+end-to-end campaigns through the local loop, ``campaign_faults`` and ``campaign_load``.
 
 Run them all with ``python -m benchmarks`` (``--quick`` for the smoke CI runs), or one with
 ``python -m benchmarks.packing`` and so on. Each prints figures and ratios measured side by side

@@ -23,7 +23,7 @@ from benchmarks.common import Row, format_table, load_handler, median, quiet_std
 from benchmarks.cpu import Baseline
 from benchmarks.endpoint import InstantLogsEndpoint
 from benchmarks.workloads import sqs_batch
-from tests.support.events import LambdaContext
+from local.lambda_events import LambdaContext
 
 _IMPORT = re.compile(r"\b(from|import)\s+forwarder(?=[\s.])")
 

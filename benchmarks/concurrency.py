@@ -25,7 +25,7 @@ from benchmarks.common import Row, load_handler, median, quiet_stdout, run_alone
 from benchmarks.endpoint import InstantLogsEndpoint
 from benchmarks.workloads import one_per_stream
 from forwarder.sending import make_logs_client
-from tests.support.events import LambdaContext
+from local.lambda_events import LambdaContext
 
 REQUESTS = 40
 LATENCY_S = 0.050

@@ -33,7 +33,7 @@ from benchmarks import RESULTS
 from benchmarks.common import Row, load_handler, median, quiet_stdout, side_by_side, spread
 from benchmarks.endpoint import InstantLogsEndpoint
 from benchmarks.workloads import body_bytes, event_size, sqs_batch
-from tests.support.events import LambdaContext
+from local.lambda_events import LambdaContext
 
 TARGET = 1.5
 MAX_BYTES = 1_048_576

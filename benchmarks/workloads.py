@@ -1,4 +1,5 @@
-"""The Lambda events the handler benchmarks feed it, built deterministically from a seed."""
+"""The Lambda events the handler benchmarks feed it: their log lines drawn from a seed, their
+envelopes from ``local.lambda_events``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import random
 import time
 from typing import Any
 
-from tests.support.events import one_event, sqs_event
+from local.lambda_events import one_event, sqs_event
 
 #: The Lambda invocation payload limit (6 MB); a full SQS batch is built to sit just under it.
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024

@@ -19,6 +19,7 @@ import base64
 import gzip
 import hashlib
 import json
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -26,162 +27,55 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:CloudWatchLogsForwarder-SqsQueue"
-STREAM_ARN = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/CloudWatchLogsForwarder-KinesisStream"
+if str(HERE.parent) not in sys.path:  # run as a script: ``local`` is at the repository's root
+    sys.path.insert(0, str(HERE.parent))
+
+from local import lambda_events  # noqa: E402
+from local.lambda_events import many_events, one_event, subscription_payload  # noqa: E402
+
 #: 2026-11-20T12:00:00Z: the committed files are reproducible.
 FIXED_NOW_MS = 1_795_176_000_000
 
 
-def _json(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"))
-
-
-def _gzip(document: Any) -> bytes:
-    # mtime=0: the same document always gives the same bytes.
-    return gzip.compress(_json(document).encode(), mtime=0)
-
-
-def _sqs_record(index: int, body: str, now_ms: int, *, fifo_group: str | None = None) -> dict:
-    attributes = {
-        "ApproximateReceiveCount": "1",
-        "SentTimestamp": str(now_ms - 2000 + index),
-        "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-        "ApproximateFirstReceiveTimestamp": str(now_ms - 1000 + index),
-    }
-    if fifo_group is not None:
-        attributes |= {
-            "SequenceNumber": str(18_849_496_460_467_696_128 + index),
-            "MessageGroupId": fifo_group,
-            "MessageDeduplicationId": hashlib.sha256(body.encode()).hexdigest(),
-        }
-    return {
-        "messageId": f"059f36b4-87a3-44ab-83d2-66197{index:07d}",
-        "receiptHandle": f"AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a{index}",
-        "body": body,
-        "attributes": attributes,
-        "messageAttributes": {},
-        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN + (".fifo" if fifo_group is not None else ""),
-        "awsRegion": REGION,
-    }
-
-
-def _kinesis_record(index: int, data: bytes, now_ms: int) -> dict:
-    sequence = f"49590338271490256608559692538361571095921575989136{index:06d}"
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": f"/app/partition-{index}",
-            "sequenceNumber": sequence,
-            "data": base64.b64encode(data).decode(),
-            "approximateArrivalTimestamp": (now_ms - 1000 + index) / 1000,
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"shardId-000000000000:{sequence}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": f"arn:aws:iam::{ACCOUNT}:role/forwarder-kinesis",
-        "awsRegion": REGION,
-        "eventSourceARN": STREAM_ARN,
-    }
-
-
-def sqs_event(now_ms: int = FIXED_NOW_MS) -> dict:
+def sqs_event(now_ms: int = FIXED_NOW_MS) -> dict[str, Any]:
     """A standard queue: one single-event body and one body with several events."""
-    single = {
-        "logGroupName": "/app/orders",
-        "logStreamName": "web-1",
-        "timestamp": now_ms - 5000,
-        "message": "order 1042 created",
-    }
-    many = {
-        "logGroupName": "/app/orders",
-        "logStreamName": "worker-1",
-        "logEvents": [
-            {"timestamp": now_ms - 4000, "message": "order 1042 paid"},
-            {"timestamp": now_ms - 3000, "message": '{"level":"INFO","msg":"order 1042 packed"}'},
-        ],
-    }
-    return {"Records": [_sqs_record(0, _json(single), now_ms), _sqs_record(1, _json(many), now_ms)]}
+    single = one_event("/app/orders", "web-1", "order 1042 created", now_ms - 5000)
+    packed = '{"level":"INFO","msg":"order 1042 packed"}'
+    events = [(now_ms - 4000, "order 1042 paid"), (now_ms - 3000, packed)]
+    many = many_events("/app/orders", "worker-1", events)
+    return lambda_events.sqs_event([single, many], at_ms=now_ms, rng=random.Random(1))
 
 
-def sqs_fifo_event(now_ms: int = FIXED_NOW_MS) -> dict:
+def sqs_fifo_event(now_ms: int = FIXED_NOW_MS) -> dict[str, Any]:
     """A FIFO queue: two messages of one message group, in order."""
     bodies = [
-        {
-            "logGroupName": "/app/payments",
-            "logStreamName": "ledger",
-            "timestamp": now_ms - 2000 + i,
-            "message": f"entry {i}: balance updated",
-        }
+        one_event("/app/payments", "ledger", f"entry {i}: balance updated", now_ms - 2000 + i)
         for i in range(2)
     ]
-    return {
-        "Records": [
-            _sqs_record(i, _json(body), now_ms, fifo_group="account-7")
-            for i, body in enumerate(bodies)
-        ]
-    }
+    return lambda_events.sqs_event(bodies, "account-7", at_ms=now_ms, rng=random.Random(2))
 
 
-def kinesis_event(now_ms: int = FIXED_NOW_MS) -> dict:
+def kinesis_event(now_ms: int = FIXED_NOW_MS) -> dict[str, Any]:
     """A stream: a single event and a batch of events, each base64-encoded JSON."""
-    single = {
-        "logGroupName": "/app/inventory",
-        "logStreamName": "sync",
-        "timestamp": now_ms - 3000,
-        "message": "sku 77 restocked",
-    }
-    many = {
-        "logGroupName": "/app/inventory",
-        "logStreamName": "sync",
-        "logEvents": [
-            {"timestamp": now_ms - 2000, "message": "sku 78 restocked"},
-            {"timestamp": now_ms - 1000, "message": "sku 79 sold out"},
-        ],
-    }
-    return {
-        "Records": [
-            _kinesis_record(0, _json(single).encode(), now_ms),
-            _kinesis_record(1, _json(many).encode(), now_ms),
-        ]
-    }
+    single = one_event("/app/inventory", "sync", "sku 77 restocked", now_ms - 3000)
+    events = [(now_ms - 2000, "sku 78 restocked"), (now_ms - 1000, "sku 79 sold out")]
+    many = many_events("/app/inventory", "sync", events)
+    return lambda_events.kinesis_event([single.encode(), many.encode()], at_ms=now_ms)
 
 
-def subscription_message(now_ms: int = FIXED_NOW_MS) -> dict:
-    return {
-        "messageType": "DATA_MESSAGE",
-        "owner": ACCOUNT,
-        "logGroup": "/app/checkout",
-        "logStream": "2026/11/20/[$LATEST]3f1c0e6b9d2a4c58a1e7b2d9f0c4e6a1",
-        "subscriptionFilters": ["to-forwarder"],
-        "logEvents": [
-            {
-                "id": f"3873049876543210987654321098765432109876543210987654321{i}",
-                "timestamp": now_ms - 3000 + 1000 * i,
-                "message": message,
-            }
-            for i, message in enumerate(
-                [
-                    "START RequestId: 6f1b8c1e-2f0a-4c3d-9e8f-1a2b3c4d5e6f",
-                    '{"level":"INFO","message":"cart checked out","cart":"c-311"}',
-                    "END RequestId: 6f1b8c1e-2f0a-4c3d-9e8f-1a2b3c4d5e6f",
-                ]
-            )
-        ],
-    }
-
-
-def kinesis_subscription_event(now_ms: int = FIXED_NOW_MS) -> dict:
+def kinesis_subscription_event(now_ms: int = FIXED_NOW_MS) -> dict[str, Any]:
     """A stream fed by a CloudWatch Logs subscription filter: gzip DATA_MESSAGE, base64."""
-    return {"Records": [_kinesis_record(0, _gzip(subscription_message(now_ms)), now_ms)]}
+    request = "RequestId: 6f1b8c1e-2f0a-4c3d-9e8f-1a2b3c4d5e6f"
+    message = '{"level":"INFO","message":"cart checked out","cart":"c-311"}'
+    lines = [f"START {request}", message, f"END {request}"]
+    events = [(now_ms - 3000 + 1000 * i, line) for i, line in enumerate(lines)]
+    stream = "2026/11/20/[$LATEST]3f1c0e6b9d2a4c58a1e7b2d9f0c4e6a1"
+    data = subscription_payload("/app/checkout", stream, events)
+    return lambda_events.kinesis_event([data], at_ms=now_ms)
 
 
 #: File name -> builder.
-EVENTS: dict[str, Callable[[int], dict]] = {
+EVENTS: dict[str, Callable[[int], dict[str, Any]]] = {
     "sqs.json": sqs_event,
     "sqs-fifo.json": sqs_fifo_event,
     "kinesis.json": kinesis_event,
@@ -192,7 +86,7 @@ EVENTS: dict[str, Callable[[int], dict]] = {
 # -- shifting an existing event to the present -----------------------------------------------
 
 
-def _decode(record: dict) -> tuple[Any, str]:
+def _decode(record: dict[str, Any]) -> tuple[Any, str]:
     """A record's payload document and how it was wrapped: 'sqs', 'kinesis' or 'kinesis-gzip'."""
     if record.get("eventSource") == "aws:sqs":
         return json.loads(record["body"]), "sqs"
@@ -202,24 +96,23 @@ def _decode(record: dict) -> tuple[Any, str]:
     return json.loads(data), "kinesis"
 
 
-def _encode(record: dict, document: Any, wrapping: str) -> None:
+def _encode(record: dict[str, Any], document: Any, wrapping: str) -> None:
+    text = json.dumps(document)
     if wrapping == "sqs":
-        record["body"] = _json(document)
-        digest = hashlib.md5(record["body"].encode(), usedforsecurity=False)
-        record["md5OfBody"] = digest.hexdigest()
-    elif wrapping == "kinesis-gzip":
-        record["kinesis"]["data"] = base64.b64encode(_gzip(document)).decode()
-    else:
-        record["kinesis"]["data"] = base64.b64encode(_json(document).encode()).decode()
+        record["body"] = text
+        record["md5OfBody"] = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+        return
+    data = gzip.compress(text.encode(), mtime=0) if wrapping == "kinesis-gzip" else text.encode()
+    record["kinesis"]["data"] = base64.b64encode(data).decode()
 
 
-def _timestamps(document: dict) -> list[dict]:
+def _timestamps(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The dicts holding a 'timestamp' in a payload document."""
     holders = [document] if "timestamp" in document else []
     return holders + [e for e in document.get("logEvents", []) if "timestamp" in e]
 
 
-def refreshed(event: dict, now_ms: int | None = None) -> dict:
+def refreshed(event: dict[str, Any], now_ms: int | None = None) -> dict[str, Any]:
     """A copy of ``event`` with every timestamp moved by the same amount, the newest to now."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     event = json.loads(json.dumps(event))

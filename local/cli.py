@@ -30,13 +30,13 @@ from local.cloud import LocalCloud
 from local.demo import demo_blueprint, run_demo
 from local.deploy import Deployment
 from local.emulator import Emulator, make_function
-from local.lambda_events import sample_kinesis_event, sample_sqs_event
+from local.lambda_events import kinesis_event, one_event, sqs_event
 from local.loop import BatchOutcome, EventSourceLoop
 from local.readback import read_groups
 from local.specs import ROOT
 from local.state import ServeState, clear
 from local.template import load_blueprint
-from local.workload import Outbound, Producer, one_event
+from local.workload import Outbound, Producer
 
 DEFAULT_LOG_GROUP = "/app/local"
 
@@ -215,7 +215,7 @@ def _send(args: argparse.Namespace) -> int:
     if args.group:
         now = int(time.time() * 1000)
         payloads = [
-            one_event(args.group, args.stream, now, p if isinstance(p, str) else p.decode())
+            one_event(args.group, args.stream, p if isinstance(p, str) else p.decode(), now)
             for p in payloads
         ]
     if not payloads:
@@ -297,15 +297,10 @@ def _invoke(args: argparse.Namespace) -> int:
 
 def _event(args: argparse.Namespace) -> int:
     payloads = _payloads(args.text, args.file, args.source)
-    region, account = "us-east-1", "123456789012"
     if args.source == "sqs":
-        arn = f"arn:aws:sqs:{region}:{account}:forwarder-queue"
-        texts = [p if isinstance(p, str) else p.decode() for p in payloads]
-        document = sample_sqs_event(texts, arn, region)
+        document = sqs_event([p if isinstance(p, str) else p.decode() for p in payloads])
     else:
-        arn = f"arn:aws:kinesis:{region}:{account}:stream/forwarder-stream"
-        data = [p.encode() if isinstance(p, str) else p for p in payloads]
-        document = sample_kinesis_event(data, arn, region)
+        document = kinesis_event([p.encode() if isinstance(p, str) else p for p in payloads])
     print(json.dumps(document, indent=2))
     return 0
 

@@ -27,9 +27,9 @@ from contextlib import redirect_stdout
 from types import ModuleType
 from typing import Any
 
-from local.context import LocalContext
 from local.function_logs import FunctionLogs, LineWriter
 from local.invocation import FunctionError, Invocation
+from local.lambda_events import LambdaContext
 from local.specs import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
@@ -76,12 +76,12 @@ class InProcessFunction:
                     failure = FunctionError(type(error).__name__, str(error))
                     return Invocation(request_id, error=failure)
             started = time.monotonic()
-            context = LocalContext(
+            context = LambdaContext(
+                budget_ms=timeout_s * 1000,
                 function_name=self.name,
                 invoked_function_arn=self.arn,
                 memory_limit_in_mb=self._spec.memory_mb,
                 aws_request_id=request_id,
-                deadline_ms=int(time.time() * 1000) + timeout_s * 1000,
                 log_group_name=f"/aws/lambda/{self.name}",
             )
             self.logs.add(f"START RequestId: {request_id} Version: $LATEST")
@@ -104,7 +104,7 @@ class InProcessFunction:
     def close(self) -> None:
         """Nothing to stop: the module stays loaded until the interpreter exits."""
 
-    def _call(self, payload: Any, context: LocalContext, outcome: dict[str, Any]) -> None:
+    def _call(self, payload: Any, context: LambdaContext, outcome: dict[str, Any]) -> None:
         try:
             response = self._handler(payload, context)
         except Exception as error:

@@ -35,6 +35,12 @@ def read_stream(logs: Any, group: str, stream: str) -> list[Event]:
         token = page["nextForwardToken"]
 
 
+def stream_names(logs: Any, group: str) -> set[str]:
+    """The names of a group's streams (its first page: up to 50)."""
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    return {stream["logStreamName"] for stream in streams}
+
+
 def read_groups(logs: Any, groups: Iterable[str]) -> dict[StreamKey, list[Event]]:
     """Every stream of every group in ``groups``, with its events."""
     landed: dict[StreamKey, list[Event]] = {}

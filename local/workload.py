@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from local.lambda_events import many_events, one_event, subscription_payload
 from local.readback import Event, StreamKey
 
 DAY_MS = 24 * 3600 * 1000
@@ -150,33 +151,6 @@ def _chunks(
         yield chunk
 
 
-def one_event(group: str, stream: str, timestamp: int, message: Any, **extra: Any) -> str:
-    """Payload form 1: one event."""
-    document = {"logGroupName": group, "logStreamName": stream, "timestamp": timestamp}
-    return json.dumps(document | {"message": message} | extra)
-
-
-def many_events(group: str, stream: str, events: list[tuple[int, Any]]) -> str:
-    """Payload form 2: the PutLogEvents request shape."""
-    items = [{"timestamp": t, "message": m} for t, m in events]
-    return json.dumps({"logGroupName": group, "logStreamName": stream, "logEvents": items})
-
-
-def subscription_payload(group: str, stream: str, events: list[tuple[int, str]]) -> bytes:
-    """Payload form 3: what a CloudWatch Logs subscription filter writes to Kinesis (gzip)."""
-    document = {
-        "messageType": "DATA_MESSAGE",
-        "owner": "123456789012",
-        "logGroup": group,
-        "logStream": stream,
-        "subscriptionFilters": ["to-forwarder"],
-        "logEvents": [
-            {"id": f"{i:056d}", "timestamp": t, "message": m} for i, (t, m) in enumerate(events)
-        ],
-    }
-    return gzip.compress(json.dumps(document).encode())
-
-
 def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     """The demo's mixed workload, timestamps relative to ``now_ms``, its log groups named
     ``<prefix>/checkout``, ``<prefix>/payments``, ``<prefix>/search`` and ``<prefix>/billing``."""
@@ -201,7 +175,7 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
         message = f"GET /cart/{1000 + i} 200 {rng.randint(3, 90)}ms"
         checkout.append((base + offset, stream, message))
     for timestamp, stream, message in checkout:
-        access_log = one_event(checkout_group, stream, timestamp, message)
+        access_log = one_event(checkout_group, stream, message, timestamp)
         add(Outbound("sqs", access_log, "access log line", partition_key=stream))
         expect(checkout_group, stream, timestamp, message)
     # An entity ties the event to a service in CloudWatch's explorer.
@@ -213,7 +187,7 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     add(
         Outbound(
             "sqs",
-            one_event(checkout_group, "web-1", timestamp, "checkout ready", entity=entity),
+            one_event(checkout_group, "web-1", "checkout ready", timestamp, entity=entity),
             "event with an entity",
             partition_key="web-1",
         )
@@ -235,11 +209,11 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     # A 1.5 MB export line: split into two events; gzip lets it travel in one SQS message.
     big = "".join(f"row {n:07d};" for n in range(125_000))
     timestamp = base + 500_000
-    compressed = gzip.compress(one_event(search_group, "bulk-export", timestamp, big).encode())
+    compressed = gzip.compress(one_event(search_group, "bulk-export", big, timestamp).encode())
     add(Outbound("sqs", compressed, "message of 1.5 MB (gzip, base64)", partition_key="export"))
     expect(search_group, "bulk-export", timestamp, big)
     # Too old to be accepted: 15 days back. Fails, is received maxReceiveCount times, redriven.
-    stale = one_event(checkout_group, "web-1", now_ms - 15 * DAY_MS, "replayed from a backup")
+    stale = one_event(checkout_group, "web-1", "replayed from a backup", now_ms - 15 * DAY_MS)
     add(Outbound("sqs", stale, "event 15 days old", Fate.SQS_DLQ, partition_key="backup"))
     # payments: worker logs over Kinesis, out of order, several partition keys.
     for i, offset in enumerate(rng.sample(range(0, 300_000, 11), 8)):
@@ -248,7 +222,7 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
         add(
             Outbound(
                 "kinesis",
-                one_event(payments_group, "worker-1", timestamp, message).encode(),
+                one_event(payments_group, "worker-1", message, timestamp).encode(),
                 "worker log line",
                 partition_key=f"payment-{i}",
             )
@@ -278,6 +252,6 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     add(Outbound("kinesis", malformed.encode(), "malformed record", Fate.DEAD_LETTERED, "bad"))
     # A producer whose clock is 3 h fast: past the too-new retry horizon, so retrying cannot help;
     # dead-lettered with its payload, at once (not retried into the metadata-only on-failure).
-    future = one_event(payments_group, "worker-1", now_ms + 3 * HOUR_MS, "clock skew!")
+    future = one_event(payments_group, "worker-1", "clock skew!", now_ms + 3 * HOUR_MS)
     add(Outbound("kinesis", future.encode(), "event 3 h in the future", Fate.DEAD_LETTERED, "skew"))
     return workload

@@ -16,9 +16,10 @@ import pytest
 
 from local.deploy import Deployment
 from local.emulator import Emulator
+from local.lambda_events import one_event
 from local.readback import check_streams, read_groups, read_stream
 from local.specs import Blueprint
-from local.workload import Fate, Outbound, Producer, demo_workload, one_event
+from local.workload import Fate, Outbound, Producer, demo_workload
 from tests.e2e.helpers import fast_blueprint
 
 
@@ -78,7 +79,7 @@ def test_a_mixed_workload_lands_completely_and_in_order(deploy, logs, sqs, log_g
 def test_a_poison_message_reaches_the_sqs_dlq_after_max_receive_count(deploy, logs, sqs, log_group):
     deployment = deploy(fast_blueprint(visibility_s=1, max_receive_count=2))
     start = now_ms() - 60_000
-    good = [one_event(log_group, "app", start + i, f"line {i}") for i in range(10)]
+    good = [one_event(log_group, "app", f"line {i}", start + i) for i in range(10)]
     poison = json.dumps({"logGroupName": log_group, "logStreamName": "app", "logEvents": "x"})
     send = producer(deployment)
     for body in [*good[:5], poison, *good[5:]]:
@@ -101,7 +102,7 @@ def test_a_poison_message_reaches_the_sqs_dlq_after_max_receive_count(deploy, lo
 def test_a_kinesis_poison_record_does_not_block_the_shard(deploy, logs, sqs, log_group, policy):
     deployment = deploy(fast_blueprint(kinesis_retries=2))
     start = now_ms() - 60_000
-    payloads = [one_event(log_group, "k", start + i, f"event {i}") for i in range(10)]
+    payloads = [one_event(log_group, "k", f"event {i}", start + i) for i in range(10)]
     poison = json.dumps({"logGroupName": log_group, "logStreamName": "k", "timestamp": "soon"})
     send = producer(deployment)
     for payload in [*payloads[:5], poison, *payloads[5:]]:
@@ -110,7 +111,7 @@ def test_a_kinesis_poison_record_does_not_block_the_shard(deploy, logs, sqs, log
 
     with Emulator(deployment, in_process=True, overrides=overrides) as emulator:
         assert emulator.run_until_drained(30)
-        send.send(_kinesis(one_event(log_group, "k", start + 100, "later")))
+        send.send(_kinesis(one_event(log_group, "k", "later", start + 100)))
         assert emulator.run_until_drained(30)
 
     landed = Counter(read_stream(logs, log_group, "k"))
@@ -145,8 +146,8 @@ def test_faults_delay_delivery_but_lose_nothing(
     start = now_ms() - 60_000
     send = producer(deployment)
     for i in range(4):
-        send.send(_sqs(one_event(log_group, "from-sqs", start + i, f"q{i}")))
-        send.send(_kinesis(one_event(log_group, "from-kinesis", start + i, f"k{i}")))
+        send.send(_sqs(one_event(log_group, "from-sqs", f"q{i}", start + i)))
+        send.send(_kinesis(one_event(log_group, "from-kinesis", f"k{i}", start + i)))
     # two attempts per request (botocore), six faults: the first calls of both functions fail
     strict.inject("PutLogEvents", fault, 6)
     overrides = {source: {"AWS_MAX_ATTEMPTS": "2"} for source in ("sqs", "kinesis")}
@@ -179,7 +180,7 @@ def test_a_dead_letter_too_large_for_sqs_ends_in_s3_with_its_payload(deploy, log
     binary = bytes(range(256)) * 3200  # 800 KB, not UTF-8: a 1.1 MB letter in base64
     send = producer(deployment)
     send.send(Outbound("kinesis", binary, "test"))
-    send.send(_kinesis(one_event(log_group, "k", start, "after the large one")))
+    send.send(_kinesis(one_event(log_group, "k", "after the large one", start)))
 
     with Emulator(deployment, in_process=True) as emulator:
         assert emulator.run_until_drained(30)
@@ -245,7 +246,7 @@ def test_a_record_this_memory_can_never_hold_is_dead_lettered_and_the_shard_goes
     huge = _gzip_events(log_group, "big", start, 80, 100_000)
     send = producer(deployment)
     send.send(Outbound("kinesis", huge, "t"))
-    send.send(_kinesis(one_event(log_group, "k", start, "after it")))
+    send.send(_kinesis(one_event(log_group, "k", "after it", start)))
 
     with Emulator(deployment, in_process=True) as emulator:
         assert emulator.run_until_drained(60)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from local.lambda_events import kinesis_event, one_event, sqs_event
 from tests.fuzz.hostile import KINESIS
-from tests.support.events import kinesis_event, one_event, sqs_event
 
 GOOD_STREAM = "good"
 

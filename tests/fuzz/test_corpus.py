@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 from forwarder.records import split_message
+from local.lambda_events import LambdaContext, failed_ids, now_ms
+from local.readback import read_stream as read_events
 from tests.fuzz.batches import GOOD_STREAM, batch_with
 from tests.fuzz.hostile import DELIVERED, FAILS, SKIPPED, TO_HOSTILE, TO_RAW, Hostile, corpus
-from tests.support.events import LambdaContext, failed_ids, now_ms
-from tests.support.readback import read_events
 
 ALLOW = {"ALLOWED_LOG_GROUPS": "/app/*"}
 

@@ -25,10 +25,10 @@ from forwarder.model import DecodedRecord, InvalidRecord, SourceRecord
 from forwarder.planning import plan_requests
 from forwarder.records import RecordDecoder
 from forwarder.settings import Settings
+from local.lambda_events import LambdaContext, failed_ids, now_ms
+from local.readback import read_stream as read_events
 from tests.fuzz.batches import batch_with
 from tests.fuzz.hostile import KINESIS, hostile_payloads
-from tests.support.events import LambdaContext, failed_ids, now_ms
-from tests.support.readback import read_events
 
 HANDLER_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 DECODER_EXAMPLES = 8 * HANDLER_EXAMPLES

@@ -22,9 +22,9 @@ import pytest
 
 from benchmarks.endpoint import InstantLogsEndpoint
 from forwarder.records import MAX_DECOMPRESSED_BYTES
+from local.lambda_events import LambdaContext, failed_ids, now_ms, sqs_event
 from tests.fuzz.batches import batch_with
 from tests.fuzz.hostile import KINESIS, SQS, b64, gzip_bomb, multi_member_bomb
-from tests.support.events import LambdaContext, failed_ids, now_ms, sqs_event
 
 MiB = 1024 * 1024
 GROUP = "/app/memory"

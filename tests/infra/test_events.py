@@ -107,8 +107,8 @@ def function_environment(synth, variant: str, logical_id: str) -> dict[str, Any]
 
 @pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
 def test_the_handler_accepts_every_sample_event(path, synth, load_handler, strict, logs, sqs, s3):
-    from tests.support.events import LambdaContext, failed_ids
-    from tests.support.readback import read_events
+    from local.lambda_events import LambdaContext, failed_ids
+    from local.readback import read_stream as read_events
 
     variant, logical_id = RECEIVER[path.name]
     env = {}

@@ -11,7 +11,7 @@ import pytest
 
 from forwarder.records import split_message
 from forwarder.settings import ConfigurationError
-from tests.support.events import (
+from local.lambda_events import (
     LambdaContext,
     failed_ids,
     kinesis_event,
@@ -21,7 +21,8 @@ from tests.support.events import (
     sqs_event,
     subscription_payload,
 )
-from tests.support.readback import read_events, stream_names
+from local.readback import read_stream as read_events
+from local.readback import stream_names
 
 ALLOW = {"ALLOWED_LOG_GROUPS": "/app/*"}
 

@@ -28,7 +28,7 @@ from forwarder.model import PlannedRequest, Rejection, RequestOutcome, SourceRec
 from forwarder.sending import Deadline
 from forwarder.settings import InvalidRecordPolicy, Settings
 from forwarder.sources import source_records
-from tests.support.events import kinesis_event, many_events, one_event, sqs_event
+from local.lambda_events import kinesis_event, many_events, one_event, sqs_event
 
 GROUP = "/app/orders"
 HOUR_MS = 3_600_000

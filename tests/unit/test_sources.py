@@ -8,7 +8,7 @@ import pytest
 
 from forwarder.dead_letters import DeadLetter, DeadLetterQueue
 from forwarder.sources import UNKNOWN_SHARD, source_records
-from tests.support.events import kinesis_event, sqs_event
+from local.lambda_events import kinesis_event, sqs_event
 
 
 def test_a_kinesis_record_belongs_to_its_shard():

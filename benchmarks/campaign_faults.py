@@ -37,12 +37,13 @@ from benchmarks.common import Row, run_alone
 from local.cloud import LocalCloud
 from local.deploy import Deployment
 from local.emulator import Emulator
+from local.lambda_events import many_events, one_event, subscription_payload
 from local.ledger import Account, DeadLetters, Ledger, Outcome, Tracked
 from local.loop import BatchOutcome
 from local.readback import read_groups
 from local.specs import fast_blueprint
 from local.strict_logs import Chaos
-from local.workload import Outbound, Producer, many_events, one_event, subscription_payload
+from local.workload import Outbound, Producer
 
 SEED = 20261122
 #: Per call of PutLogEvents / CreateLogStream: one call in eight meets a fault.
@@ -106,7 +107,7 @@ def workload(size: Size, now_ms: int, seed: int, prefix: str) -> tuple[list[str]
         stamps = [now_ms - rng.randrange(3_600_000) for _ in range(rng.randint(2, 40))]
         if form < 0.5:
             text = message(index)
-            payload: str | bytes = one_event(group, stream, stamps[0], text)
+            payload: str | bytes = one_event(group, stream, text, stamps[0])
             messages = (text,)
         elif form < 0.8 or source == "sqs":
             events = [(t, message(index)) for t in stamps]
@@ -129,13 +130,13 @@ def _poison(
 ) -> Tracked:
     kind = rng.choice(("too old", "malformed", "too new"))
     if kind == "too old":
-        payload: str | bytes = one_event(group, stream, now - 15 * DAY_MS, text)
+        payload: str | bytes = one_event(group, stream, text, now - 15 * DAY_MS)
     elif kind == "malformed":  # the timestamp is text
         payload = json.dumps(
             {"logGroupName": group, "logStreamName": stream, "timestamp": "noon", "message": text}
         )
     else:
-        payload = one_event(group, stream, now + 3 * 3600 * 1000, text)
+        payload = one_event(group, stream, text, now + 3 * 3600 * 1000)
     if source == "kinesis":
         payload = payload.encode()
     return Tracked(source, payload, (text,), poison=True)

@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import RESULTS
+from benchmarks.campaign_faults import Progress, dead_letters, send
 from benchmarks.common import Row, run_alone
-from benchmarks.faults import Progress, dead_letters, send
 from local.cloud import LocalCloud
 from local.deploy import Deployment
 from local.emulator import Emulator
+from local.lambda_events import many_events, subscription_payload
 from local.ledger import Outcome, Tracked
 from local.readback import read_groups
 from local.specs import default_blueprint
-from local.workload import many_events, subscription_payload
 
 
 @dataclass(frozen=True, slots=True)
