@@ -174,21 +174,25 @@ def _kinesis(payload: str) -> Outbound:
     return Outbound("kinesis", payload.encode(), "test")
 
 
+def _dead_letters_after(
+    deployment: Deployment, logs: Any, sqs: Any, log_group: str, data: bytes, *, seconds: int
+) -> list[Any]:
+    """Put ``data`` on the stream and a good record after it, drain, check that the good one
+    landed (the shard went on), and return the Kinesis dead-letter queue's messages."""
+    start = now_ms() - 60_000
+    send = producer(deployment)
+    send.send(Outbound("kinesis", data, "t"))
+    send.send(_kinesis(one_event(log_group, "k", "after it", start)))
+    with Emulator(deployment, in_process=True) as emulator:
+        assert emulator.run_until_drained(seconds)
+    assert read_stream(logs, log_group, "k") == [(start, "after it")]
+    return [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)]
+
+
 def test_a_dead_letter_too_large_for_sqs_ends_in_s3_with_its_payload(deploy, logs, sqs, log_group):
     deployment = deploy(fast_blueprint())
-    start = now_ms() - 60_000
     binary = bytes(range(256)) * 3200  # 800 KB, not UTF-8: a 1.1 MB letter in base64
-    send = producer(deployment)
-    send.send(Outbound("kinesis", binary, "test"))
-    send.send(_kinesis(one_event(log_group, "k", "after the large one", start)))
-
-    with Emulator(deployment, in_process=True) as emulator:
-        assert emulator.run_until_drained(30)
-
-    assert read_stream(logs, log_group, "k") == [(start, "after the large one")]
-    (pointer,) = [
-        json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)
-    ]
+    (pointer,) = _dead_letters_after(deployment, logs, sqs, log_group, binary, seconds=30)
     assert pointer[0] == "software.amazon.payloadoffloading.PayloadS3Pointer"
     assert pointer[1]["s3BucketName"] == deployment.bucket("FailureStoreBucket").name
     s3 = deployment.endpoints.client("s3")
@@ -242,17 +246,8 @@ def test_a_record_this_memory_can_never_hold_is_dead_lettered_and_the_shard_goes
 ):
     # 128 MB: a batch may decompress 6.4 MB, less than this one record's 8 MB
     deployment = deploy(_with_memory(fast_blueprint(kinesis_retries=2), 128))
-    start = now_ms() - 60_000
-    huge = _gzip_events(log_group, "big", start, 80, 100_000)
-    send = producer(deployment)
-    send.send(Outbound("kinesis", huge, "t"))
-    send.send(_kinesis(one_event(log_group, "k", "after it", start)))
-
-    with Emulator(deployment, in_process=True) as emulator:
-        assert emulator.run_until_drained(60)
-
-    assert read_stream(logs, log_group, "k") == [(start, "after it")]
-    (letter,) = [json.loads(b) for b in bodies(sqs, deployment.queue("KinesisDeadLetterQueue").url)]
+    huge = _gzip_events(log_group, "big", now_ms() - 60_000, 80, 100_000)
+    (letter,) = _dead_letters_after(deployment, logs, sqs, log_group, huge, seconds=60)
     assert base64.b64decode(letter["payload"]) == huge
     assert "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" in letter["reason"]
     assert bodies(sqs, deployment.queue("KinesisOnFailureQueue").url) == []
