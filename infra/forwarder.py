@@ -43,7 +43,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from forwarder.settings import OPTION_BY_VARIABLE as _OPTION
-from forwarder.settings import OPTIONS, cross_check, environment, parse_options
+from forwarder.settings import cross_check, environment, parse_options
+from infra.blueprint import function_options, shared_options
 from infra.bundling import HANDLER, forwarder_code
 from infra.config import INVALID_RECORDS_POLICIES, MIN_MEMORY_MB, NAG_PREFIX
 from infra.failure_store import FailureStore
@@ -217,7 +218,7 @@ class ForwarderFunctionProps:
         if isinstance(self.allowed_log_groups, str):
             raise ValueError("allowed_log_groups: give a sequence of patterns, not one string")
         # The function's own rules, from its option table, named by field.
-        values = self.function_options()
+        values = shared_options(self)
         texts = {v: None if x is None else _OPTION[v].kind.text(x) for v, x in values.items()}
         _, problems = parse_options(texts, lambda option: option.field or option.variable)
         problems += cross_check(
@@ -230,16 +231,6 @@ class ForwarderFunctionProps:
             )
         if problems:
             raise ValueError("; ".join(problems))
-
-    def function_options(self) -> dict[str, object]:
-        """The values of the function's options these props hold, by variable."""
-        return {o.variable: getattr(self, o.field) for o in _PROPS_OPTIONS}
-
-
-#: The function options that are fields of the props, under the same names as in ``Settings``.
-_PROPS_OPTIONS = tuple(
-    o for o in OPTIONS if o.field in {f.name for f in dataclasses.fields(ForwarderFunctionProps)}
-)
 
 
 class ForwarderFunction(Construct):
@@ -278,18 +269,16 @@ class ForwarderFunction(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"CloudWatch Logs forwarder ({label}): writes only to allowed log groups",
         )
-        options = props.function_options() | {
-            "INVALID_RECORDS": invalid_records,
-            "POWERTOOLS_SERVICE_NAME": self.service_name,
-            "POWERTOOLS_LOG_LEVEL": props.log_level,
-            # The time kept back for dead letters and the response: the function's 3 s default,
-            # or a quarter of a shorter timeout, so that there is always time left to send.
-            "TIME_RESERVE_MS": min(3000, int(props.timeout.to_milliseconds()) // 4),
-        }
-        if invalid_records == "dead-letter" and dead_letter_queue is not None:
-            options["DEAD_LETTER_QUEUE_URL"] = dead_letter_queue.queue_url
-            if failure_store is not None:
-                options["DEAD_LETTER_BUCKET"] = failure_store.bucket.bucket_name
+        options = function_options(
+            shared_options(props),
+            service_name=props.service_name,
+            log_level=props.log_level,
+            source=source,
+            invalid_records=invalid_records,
+            timeout_s=props.timeout.to_seconds(),
+            dead_letter_queue_url=dead_letter_queue.queue_url if dead_letter_queue else None,
+            dead_letter_bucket=failure_store.bucket.bucket_name if failure_store else None,
+        )
 
         self.function = lambda_.Function(
             self,

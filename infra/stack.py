@@ -12,6 +12,7 @@ from aws_cdk import aws_sns as sns
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
+from infra.blueprint import KINESIS_FUNCTION, SQS_FUNCTION
 from infra.bundling import forwarder_code
 from infra.config import ForwarderConfig, FunctionConfig, KinesisConfig, SqsConfig
 from infra.failure_store import FailureStore
@@ -168,7 +169,7 @@ class ForwarderStack(Stack):
             self.sqs = SqsLogsForwarder(
                 self, "Sqs", props=sqs_props(config.sqs, function, topic, self.failure_store)
             )
-            _short_logical_id(self.sqs.function, "SqsFunction")
+            _short_logical_id(self.sqs.function, SQS_FUNCTION)
             self._output("SqsQueueUrl", self.sqs.queue.queue_url, "The queue to send records to")
             self._output("SqsQueueArn", self.sqs.queue.queue_arn, "The source queue's ARN")
             if self.sqs.dead_letter_queue is not None:
@@ -194,7 +195,7 @@ class ForwarderStack(Stack):
                 "Kinesis",
                 props=kinesis_props(config.kinesis, function, topic, self.failure_store),
             )
-            _short_logical_id(self.kinesis.function, "KinesisFunction")
+            _short_logical_id(self.kinesis.function, KINESIS_FUNCTION)
             self._output(
                 "KinesisStreamName", self.kinesis.stream.stream_name, "The stream to put records to"
             )

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from infra.blueprint import Blueprint
+from infra.config import ConfigError
 from local.cloud import LocalCloud
 from local.demo import demo_blueprint, run_demo
 from local.deploy import Deployment
@@ -33,9 +35,9 @@ from local.emulator import Emulator, make_function
 from local.lambda_events import kinesis_event, one_event, sqs_event
 from local.loop import BatchOutcome, EventSourceLoop
 from local.readback import read_groups
-from local.specs import ROOT
+from local.specs import ROOT, load_blueprint
 from local.state import ServeState, clear
-from local.template import load_blueprint
+from local.template import TemplateError
 from local.workload import Outbound, Producer
 
 DEFAULT_LOG_GROUP = "/app/local"
@@ -63,14 +65,33 @@ def _parser() -> argparse.ArgumentParser:
         "layer and Lambda's event source mappings emulated on 127.0.0.1.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    # What the loop runs: the CDK app's configuration (cdk.json, -c overrides) or cdk.out.
+    stack_options = argparse.ArgumentParser(add_help=False)
+    stack_options.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a CDK context value over cdk.json's, as `cdk synth -c` takes it (repeatable)",
+    )
+    stack_options.add_argument(
+        "--template",
+        action="store_true",
+        help="run what `cdk synth` wrote to cdk.out (and its bundled asset) instead",
+    )
+    stack_options.add_argument("--stack", help="the stack in cdk.out to run (implies --template)")
 
-    demo = commands.add_parser("demo", help="the end-to-end demo with a report")
+    demo = commands.add_parser(
+        "demo", help="the end-to-end demo with a report", parents=[stack_options]
+    )
     demo.add_argument("--in-process", action="store_true", help="call the handler in-process")
     demo.add_argument("--logs", action="store_true", help="also print the functions' output")
     demo.add_argument("--timeout", type=float, default=45.0, help="seconds to drain (45)")
-    demo.add_argument("--stack", help="the CDK stack to read from cdk.out")
 
-    serve = commands.add_parser("serve", help="run the endpoints and the loop until Ctrl-C")
+    serve = commands.add_parser(
+        "serve", help="run the endpoints and the loop until Ctrl-C", parents=[stack_options]
+    )
     serve.add_argument("--in-process", action="store_true", help="call the handler in-process")
     serve.add_argument("--logs", action="store_true", help="print the functions' output")
     serve.add_argument(
@@ -85,7 +106,6 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the template's visibility timeout, maxReceiveCount and batching window "
         "(by default the demo's short ones are used, so that retries show within seconds)",
     )
-    serve.add_argument("--stack", help="the CDK stack to read from cdk.out")
 
     send = commands.add_parser("send", help="send records to the running serve")
     send.add_argument("text", nargs="*", help="one record per argument (or one event's message)")
@@ -101,7 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     read.add_argument("stream", nargs="?", help="only this stream")
     read.add_argument("--full", action="store_true", help="do not shorten long messages")
 
-    invoke = commands.add_parser("invoke", help="run the function once with an event file")
+    invoke = commands.add_parser(
+        "invoke", help="run the function once with an event file", parents=[stack_options]
+    )
     invoke.add_argument("event", help="a Lambda event JSON file ('-': stdin)")
     invoke.add_argument("--function", choices=("sqs", "kinesis"), help="default: from the event")
     invoke.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
@@ -109,7 +131,6 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--create-log-group", action="append", default=[], metavar="GROUP", help="(repeatable)"
     )
-    invoke.add_argument("--stack", help="the CDK stack to read from cdk.out")
 
     event = commands.add_parser("event", help="print a Lambda event for payloads")
     event.add_argument("source", choices=("sqs", "kinesis"))
@@ -121,12 +142,30 @@ def _parser() -> argparse.ArgumentParser:
 def _demo(args: argparse.Namespace) -> int:
     echo = sys.stderr if args.logs else None
     return run_demo(
-        ROOT, in_process=args.in_process, echo=echo, timeout_s=args.timeout, stack=args.stack
+        ROOT,
+        in_process=args.in_process,
+        echo=echo,
+        timeout_s=args.timeout,
+        blueprint=_blueprint(args),
     )
 
 
+def _blueprint(args: argparse.Namespace) -> Blueprint:
+    """The blueprint the command's stack options name."""
+    overrides = {}
+    for item in args.context:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise SystemExit(f"-c {item!r}: give KEY=VALUE")
+        overrides[key] = value
+    try:
+        return load_blueprint(ROOT, overrides=overrides, template=args.template, stack=args.stack)
+    except (ConfigError, TemplateError) as problem:
+        raise SystemExit(str(problem)) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
-    blueprint = load_blueprint(ROOT, args.stack)
+    blueprint = _blueprint(args)
     if not args.template_timings:
         blueprint = demo_blueprint(blueprint)
     stop = threading.Event()
@@ -255,7 +294,7 @@ def _read(args: argparse.Namespace) -> int:
 def _invoke(args: argparse.Namespace) -> int:
     event = json.loads(_read_file(args.event).decode())
     source = args.function or _source_of(event)
-    blueprint = load_blueprint(ROOT, args.stack)
+    blueprint = _blueprint(args)
     selected = blueprint.kinesis if source == "kinesis" else blueprint.sqs
     assert selected is not None
     overrides = dict(item.split("=", 1) for item in args.env)

@@ -23,13 +23,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TextIO
 
+from infra.blueprint import Blueprint, FunctionSpec, QueueSpec
 from local.cloud import LocalCloud
 from local.deploy import Deployment, LocalQueue
 from local.emulator import Emulator
 from local.readback import check_streams, read_groups
 from local.report import DemoReport, QueueSnapshot, SourceSummary, peek_queue, render
-from local.specs import ROOT, Blueprint, FunctionSpec, QueueSpec
-from local.template import load_blueprint
+from local.specs import ROOT, load_blueprint
 from local.workload import Fate, Producer, Workload, demo_workload
 
 VISIBILITY_TIMEOUT_S = 2
@@ -71,19 +71,18 @@ def run_demo(
     timeout_s: float = TIMEOUT_S,
     prefix: str = "demo",
     log_prefix: str = "/app",
-    stack: str | None = None,
+    blueprint: Blueprint | None = None,
 ) -> int:
     """Run the demo, print its report to ``out`` (function logs to ``echo`` when given);
     0 when everything is accounted for, 1 otherwise. Queues and stream are named
     ``<prefix>-...``, log groups ``<log_prefix>/...``: moto keeps one state per process, so a
     second demo in the same process needs prefixes of its own."""
     started = time.monotonic()
-    original = load_blueprint(root, stack)
-    blueprint = demo_blueprint(original)
+    original = blueprint or load_blueprint(root)
     out.write("Starting moto and the strict CloudWatch Logs layer on 127.0.0.1...\n")
     out.flush()
     with LocalCloud() as cloud:
-        deployment = Deployment.create(cloud.endpoints, blueprint, prefix=prefix)
+        deployment = Deployment.create(cloud.endpoints, demo_blueprint(original), prefix=prefix)
         workload = demo_workload(int(time.time() * 1000), prefix=log_prefix)
         _send(deployment, workload)
         out.write(

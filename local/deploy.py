@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.blueprint import Blueprint, FunctionSpec
 from local.cloud import Endpoints
-from local.specs import Blueprint, FunctionSpec
 from local.template import short_name
 
 _PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": ""}

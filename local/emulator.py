@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 from types import TracebackType
 from typing import TextIO
 
+from infra.blueprint import FunctionSpec
 from local.deploy import Deployment
 from local.function_logs import FunctionLogs
 from local.in_process import Handler, InProcessFunction
@@ -19,7 +20,6 @@ from local.invocation import Function
 from local.kinesis_mapping import KinesisEventSourceMapping
 from local.loop import BatchListener, EventSourceLoop, Poller
 from local.ric_process import RicFunction
-from local.specs import FunctionSpec
 from local.sqs_mapping import SqsEventSourceMapping
 
 

@@ -27,10 +27,10 @@ from contextlib import redirect_stdout
 from types import ModuleType
 from typing import Any
 
+from infra.blueprint import FunctionSpec
 from local.function_logs import FunctionLogs, LineWriter
 from local.invocation import FunctionError, Invocation
 from local.lambda_events import LambdaContext
-from local.specs import FunctionSpec
 
 Handler = Callable[[Any, Any], Any]
 

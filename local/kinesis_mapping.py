@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.blueprint import KinesisMappingSpec
 from local.batch_response import judge_response
 from local.deploy import LocalQueue, LocalStream
 from local.invocation import Function, FunctionError
 from local.lambda_events import StreamRecord, event, kinesis_record, payload_size
 from local.loop import BatchListener, BatchOutcome
-from local.specs import KinesisMappingSpec
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 RETRY_ATTEMPTS_EXHAUSTED = "RetryAttemptsExhausted"

@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.blueprint import FunctionSpec
 from local.function_logs import FunctionLogs
 from local.invocation import FunctionError, Invocation
 from local.runtime_api import PendingInvocation, RuntimeApi
-from local.specs import FunctionSpec
 
 INIT_TIMEOUT_S = 10.0  # Lambda's limit on the init phase of an on-demand function
 

@@ -20,12 +20,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.blueprint import SqsMappingSpec
 from local.batch_response import judge_response
 from local.deploy import LocalQueue
 from local.invocation import Function
 from local.lambda_events import event, payload_size, sqs_record
 from local.loop import BatchListener, BatchOutcome
-from local.specs import SqsMappingSpec
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 _COUNTS = (

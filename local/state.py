@@ -10,9 +10,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from infra.blueprint import Blueprint
 from local.cloud import Endpoints
 from local.deploy import Deployment, LocalQueue, LocalStream
-from local.specs import Blueprint
 
 #: ``FORWARDER_LOCAL_STATE`` moves it (the tests do, so as not to meet a serve of yours).
 STATE_PATH = Path(

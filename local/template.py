@@ -1,4 +1,6 @@
-"""Read the synthesized CDK template (``cdk.out``) into a ``Blueprint``.
+"""Read the synthesized CDK template (``cdk.out``) into a ``Blueprint``: the loop's ``--template``,
+and the check that the app's exported blueprint is what it synthesizes. Logical ids are read
+without the CDK's hash, as ``infra.blueprint`` names them.
 
 What is read, per ``AWS::Lambda::EventSourceMapping``: the function it invokes (``Handler``,
 ``Runtime``, ``Timeout``, ``MemorySize``, ``Environment.Variables`` and the code: the bundled
@@ -24,7 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local.specs import (
+from infra.blueprint import (
+    ON_DEMAND_SHARDS,
     Blueprint,
     BucketSpec,
     CodeLocation,
@@ -35,7 +38,7 @@ from local.specs import (
     SqsMappingSpec,
     SqsSource,
     StreamSpec,
-    default_blueprint,
+    arn_resource_name,
 )
 
 NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
@@ -69,7 +72,7 @@ def read_blueprint(template_path: Path) -> Blueprint:
     resources: dict[str, Any] = template.get("Resources", {})
     reader = _TemplateReader(resources, template_path.parent)
     queues = {
-        logical_id: reader.queue(logical_id)
+        short_name(logical_id): reader.queue(logical_id)
         for logical_id, resource in resources.items()
         if resource.get("Type") == "AWS::SQS::Queue"
     }
@@ -83,37 +86,32 @@ def read_blueprint(template_path: Path) -> Blueprint:
         properties = resource.get("Properties", {})
         source_arn = properties.get("EventSourceArn")
         source_id = _referenced_id(source_arn)
-        source_type = resources.get(source_id, {}).get("Type") if source_id else None
-        if source_id is None and isinstance(source_arn, str):
+        if source_id is not None:
+            source_type = resources.get(source_id, {}).get("Type")
+            name = short_name(source_id)
+            stream = reader.stream(source_id) if source_type == "AWS::Kinesis::Stream" else None
+        elif isinstance(source_arn, str):
             # an existing queue or stream (sqsQueueArn / kinesisStreamArn): made locally by name
-            source_id, source_type = _imported(source_arn)
-            if source_type == "AWS::SQS::Queue" and source_id:
-                queues.setdefault(source_id, QueueSpec(source_id, fifo=source_id.endswith(".fifo")))
-        if source_type == "AWS::SQS::Queue" and sqs is None and source_id:
-            sqs = SqsSource(reader.function(properties), source_id, _sqs_mapping(properties))
+            name, source_type = _imported(source_arn)
+            stream = StreamSpec(name) if name and source_type == "AWS::Kinesis::Stream" else None
+            if source_type == "AWS::SQS::Queue" and name:
+                queues.setdefault(name, QueueSpec(name, fifo=name.endswith(".fifo")))
+        else:
+            continue
+        if source_type == "AWS::SQS::Queue" and sqs is None and name:
+            sqs = SqsSource(reader.function(properties), name, _sqs_mapping(properties))
             origin["sqs"] = f"{where} ({logical_id})"
-        elif source_type == "AWS::Kinesis::Stream" and kinesis is None and source_id:
+        elif stream is not None and kinesis is None:
             kinesis = KinesisSource(
-                reader.function(properties),
-                reader.stream(source_id),
-                _kinesis_mapping(properties),
+                reader.function(properties), stream, _kinesis_mapping(properties)
             )
             origin["kinesis"] = f"{where} ({logical_id})"
     buckets = {
-        logical_id: BucketSpec(logical_id)
+        short_name(logical_id): BucketSpec(short_name(logical_id))
         for logical_id, resource in resources.items()
         if resource.get("Type") == "AWS::S3::Bucket"
     }
     return Blueprint(queues, sqs, kinesis, origin, buckets)
-
-
-def load_blueprint(root: Path, stack: str | None = None) -> Blueprint:
-    """The blueprint of ``root/cdk.out`` when a template was synthesized, else the built-in
-    defaults; either way completed with a default for each missing source."""
-    template = find_template(root / "cdk.out", stack)
-    if template is None:
-        return default_blueprint()
-    return read_blueprint(template).completed()
 
 
 class _TemplateReader:
@@ -133,12 +131,15 @@ class _TemplateReader:
             )
         properties = resource.get("Properties", {})
         return FunctionSpec(
-            logical_id=function_id,
+            logical_id=short_name(function_id),
             handler=properties.get("Handler", "forwarder.handler.handler"),
             runtime=properties.get("Runtime", "python3.14"),
             timeout_s=int(properties.get("Timeout", 3)),
             memory_mb=int(properties.get("MemorySize", 128)),
-            environment=dict(properties.get("Environment", {}).get("Variables", {})),
+            environment={
+                name: _with_short_names(value)
+                for name, value in properties.get("Environment", {}).get("Variables", {}).items()
+            },
             code=self._code(resource, properties.get("Handler", "forwarder.handler.handler")),
         )
 
@@ -148,18 +149,19 @@ class _TemplateReader:
         if isinstance(redrive, str):
             redrive = json.loads(redrive)
         return QueueSpec(
-            logical_id=logical_id,
+            logical_id=short_name(logical_id),
             fifo=bool(properties.get("FifoQueue", False)),
             content_based_deduplication=bool(properties.get("ContentBasedDeduplication", False)),
             visibility_timeout_s=int(properties.get("VisibilityTimeout", 30)),
-            redrive_target=_referenced_id(redrive.get("deadLetterTargetArn")),
+            redrive_target=_short_referenced_id(redrive.get("deadLetterTargetArn")),
             max_receive_count=int(redrive["maxReceiveCount"]) if redrive else None,
         )
 
     def stream(self, logical_id: str) -> StreamSpec:
         properties = self._resources.get(logical_id, {}).get("Properties", {})
         on_demand = properties.get("StreamModeDetails", {}).get("StreamMode") == "ON_DEMAND"
-        return StreamSpec(logical_id, int(properties.get("ShardCount", 4 if on_demand else 1)))
+        shards = properties.get("ShardCount", ON_DEMAND_SHARDS if on_demand else 1)
+        return StreamSpec(short_name(logical_id), int(shards))
 
     def _code(self, resource: Mapping[str, Any], handler: str) -> CodeLocation:
         asset = self._asset_dir(resource)
@@ -209,7 +211,7 @@ def _kinesis_mapping(properties: Mapping[str, Any]) -> KinesisMappingSpec:
         bisect_on_error=bool(properties.get("BisectBatchOnFunctionError", False)),
         max_retry_attempts=int(properties.get("MaximumRetryAttempts", -1)),
         max_record_age_s=int(properties.get("MaximumRecordAgeInSeconds", -1)),
-        on_failure=_referenced_id(on_failure),
+        on_failure=_short_referenced_id(on_failure),
         report_batch_item_failures="ReportBatchItemFailures"
         in properties.get("FunctionResponseTypes", []),
     )
@@ -228,15 +230,34 @@ def _referenced_id(value: Any) -> str | None:
     return None
 
 
+def _short_referenced_id(value: Any) -> str | None:
+    logical_id = _referenced_id(value)
+    return None if logical_id is None else short_name(logical_id)
+
+
+def _with_short_names(value: Any) -> Any:
+    """A template value with each logical id it refers to shortened, as blueprints name them."""
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str) and len(value) == 1:
+            return {"Ref": short_name(value["Ref"])}
+        attribute = value.get("Fn::GetAtt")
+        if isinstance(attribute, list) and attribute and len(value) == 1:
+            return {"Fn::GetAtt": [short_name(attribute[0]), *attribute[1:]]}
+        return {key: _with_short_names(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_short_names(item) for item in value]
+    return value
+
+
 def _imported(arn: str) -> tuple[str | None, str | None]:
     """The name and resource type of an existing queue or stream, from its ARN."""
     parts = arn.split(":")
     if len(parts) < 6:
         return None, None
     if parts[2] == "sqs":
-        return parts[5], "AWS::SQS::Queue"
+        return arn_resource_name(arn), "AWS::SQS::Queue"
     if parts[2] == "kinesis" and parts[5].startswith("stream/"):
-        return parts[5].removeprefix("stream/"), "AWS::Kinesis::Stream"
+        return arn_resource_name(arn), "AWS::Kinesis::Stream"
     return None, None
 
 

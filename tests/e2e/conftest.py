@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from infra.blueprint import Blueprint
 from local.cloud import LocalCloud
 from local.deploy import Deployment
-from local.specs import Blueprint
 from local.strict_logs import StrictLogsProxy
 from tests.e2e.helpers import fast_blueprint
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from infra.blueprint import Blueprint
 from local.deploy import Deployment
 from local.emulator import Emulator
 from local.lambda_events import one_event
 from local.readback import check_streams, read_groups, read_stream
-from local.specs import Blueprint
 from local.workload import Fate, Outbound, Producer, demo_workload
 from tests.e2e.helpers import fast_blueprint
 

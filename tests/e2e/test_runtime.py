@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from infra.blueprint import CodeLocation, FunctionSpec
 from local.ric_process import RicFunction
 from local.runtime_api import PREFIX, RuntimeApi
-from local.specs import CodeLocation, FunctionSpec
 
 HANDLERS = """
 import os

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from infra.blueprint import Blueprint
 from local.deploy import Deployment
 from local.emulator import Emulator
-from local.specs import Blueprint
 from tests.e2e.helpers import Records, ScriptedHandler, fail_where, fast_blueprint, payload
 
 

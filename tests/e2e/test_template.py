@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
+from infra.blueprint import CodeLocation
+from infra.config import ConfigError
 from local.deploy import UnresolvableReference
-from local.specs import CodeLocation, default_blueprint
-from local.template import find_template, load_blueprint, read_blueprint
+from local.specs import ROOT, default_blueprint, load_blueprint
+from local.template import TemplateError, find_template, read_blueprint
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cdk-template.json"
-ASSET = "asset.2725f765306fe6f8fb688d528ff46918b8491c851345da7a9f9f407dd29f4011"
-SQS_FUNCTION = "SqsForwarderFunctionE818613D"
+ASSET = "asset.4207586de95bf250866acbb5f51b0e63e10861de1a4ccd2c5a414b834ec0641f"
+SQS_FUNCTION = "SqsFunction"
 KINESIS_MAPPING = "KinesisEventSourceMappingFED2DA95"
 
 
@@ -73,16 +75,16 @@ def test_both_sources_are_read_from_the_template(tmp_path):
     assert sqs.mapping.report_batch_item_failures
     queue = blueprint.queues[sqs.queue]
     assert (queue.visibility_timeout_s, queue.max_receive_count) == (365, 5)
-    assert queue.redrive_target == "SqsDeadLetterQueue4003350D"
+    assert queue.redrive_target == "SqsDeadLetterQueue"
     mapping = kinesis.mapping
     assert (mapping.batch_size, mapping.batching_window_s) == (100, 1)
     assert (mapping.bisect_on_error, mapping.max_retry_attempts) == (True, 3)
     assert (mapping.max_record_age_s, mapping.starting_position) == (3600, "TRIM_HORIZON")
-    assert mapping.on_failure == "KinesisOnFailureQueue05C48A57"
+    assert mapping.on_failure == "KinesisOnFailureQueue"
     assert mapping.report_batch_item_failures
     assert kinesis.stream.shard_count == 1
     assert kinesis.function.environment["DEAD_LETTER_QUEUE_URL"] == {
-        "Ref": "KinesisDeadLetterQueue37B8E112"
+        "Ref": "KinesisDeadLetterQueue"
     }
     assert KINESIS_MAPPING in blueprint.origin["kinesis"]
 
@@ -116,38 +118,91 @@ def test_without_an_asset_the_source_tree_is_the_code(tmp_path):
     assert blueprint.sqs.function.code == CodeLocation.source_tree()
 
 
-def test_without_cdk_out_the_built_in_defaults_are_used(tmp_path):
-    blueprint = load_blueprint(tmp_path)
+def test_template_ids_are_read_without_the_cdk_hash(tmp_path):
+    blueprint = read_blueprint(cdk_out(tmp_path) / "Forwarder.template.json")
+
+    assert set(blueprint.queues) == {
+        "SqsQueue",
+        "SqsDeadLetterQueue",
+        "KinesisDeadLetterQueue",
+        "KinesisOnFailureQueue",
+    }
+    assert set(blueprint.buckets) == {"FailureStoreBucket"}
+    assert blueprint.kinesis is not None
+    assert blueprint.kinesis.stream.logical_id == "KinesisStream"
+    assert blueprint.kinesis.function.environment["DEAD_LETTER_BUCKET"] == {
+        "Ref": "FailureStoreBucket"
+    }
+
+
+def _project(root: Path, **context: Any) -> Path:
+    """A project directory with the repository's cdk.json, ``context`` over its context."""
+    config = json.loads((ROOT / "cdk.json").read_text())
+    config["context"] |= context
+    (root / "cdk.json").write_text(json.dumps(config))
+    return root
+
+
+def test_by_default_the_loop_runs_the_apps_configuration(tmp_path):
+    cdk_out(tmp_path)  # a synthesized template is there, but not asked for
+    blueprint = load_blueprint(_project(tmp_path))
 
     assert blueprint == default_blueprint()
-    assert "built-in defaults" in blueprint.origin["sqs"]
+    assert blueprint.origin["sqs"] == "cdk.json's context"
+    # cdk.json leaves Kinesis off; the loop shows it with the same configuration.
+    assert blueprint.origin["kinesis"] == "cdk.json's context with -c kinesisEnabled=true"
+    assert blueprint.sqs is not None
+    assert blueprint.sqs.function.code == CodeLocation.source_tree()
 
 
-def test_a_template_without_kinesis_is_completed_with_the_default_source(tmp_path):
+def test_context_overrides_reach_the_blueprint(tmp_path):
+    blueprint = load_blueprint(
+        _project(tmp_path, memorySize=1024), overrides={"timeoutSeconds": "30"}
+    )
+
+    assert blueprint.sqs is not None
+    assert (blueprint.sqs.function.memory_mb, blueprint.sqs.function.timeout_s) == (1024, 30)
+    assert blueprint.queues[blueprint.sqs.queue].visibility_timeout_s == 6 * 30 + 5
+    assert blueprint.origin["sqs"] == "cdk.json's context with -c timeoutSeconds=30"
+
+
+def test_a_bad_context_value_is_refused_by_name(tmp_path):
+    with pytest.raises(ConfigError, match="memorySize"):
+        load_blueprint(_project(tmp_path), overrides={"memorySize": "lots"})
+
+
+def test_asking_for_a_template_that_was_not_synthesized_says_what_to_do(tmp_path):
+    with pytest.raises(TemplateError, match="make synth"):
+        load_blueprint(_project(tmp_path), template=True)
+
+
+def test_a_template_without_kinesis_is_completed_from_the_configuration(tmp_path):
     def without_kinesis(template: dict[str, Any]) -> None:
         del template["Resources"][KINESIS_MAPPING]
 
-    blueprint = load_blueprint(cdk_out(tmp_path, edit=without_kinesis).parent)
+    cdk_out(tmp_path, edit=without_kinesis)
+    blueprint = load_blueprint(_project(tmp_path), template=True)
 
     assert blueprint.sqs is not None
     assert blueprint.kinesis is not None
     assert blueprint.sqs.function.logical_id == SQS_FUNCTION
+    assert "Forwarder.template.json" in blueprint.origin["sqs"]
     assert blueprint.kinesis == default_blueprint().kinesis
-    assert "built-in defaults" in blueprint.origin["kinesis"]
+    assert blueprint.origin["kinesis"] == "cdk.json's context with -c kinesisEnabled=true"
     assert "KinesisOnFailureQueue" in blueprint.queues
 
 
 def test_references_resolve_to_the_local_resources(tmp_path, deploy, sqs):
     blueprint = read_blueprint(cdk_out(tmp_path) / "Forwarder.template.json")
     deployment = deploy(blueprint)
-    letters = deployment.queue("KinesisDeadLetterQueue37B8E112")
-    stream = deployment.stream("KinesisStream7646B500")
+    letters = deployment.queue("KinesisDeadLetterQueue")
+    stream = deployment.stream("KinesisStream")
 
-    assert deployment.resolve({"Ref": "KinesisDeadLetterQueue37B8E112"}) == letters.url
-    arn = {"Fn::GetAtt": ["KinesisDeadLetterQueue37B8E112", "Arn"]}
+    assert deployment.resolve({"Ref": "KinesisDeadLetterQueue"}) == letters.url
+    arn = {"Fn::GetAtt": ["KinesisDeadLetterQueue", "Arn"]}
     assert deployment.resolve(arn) == letters.arn
-    assert deployment.resolve({"Fn::GetAtt": "KinesisStream7646B500.Arn"}) == stream.arn
-    sub = {"Fn::Sub": "${AWS::Region}/${KinesisDeadLetterQueue37B8E112.QueueName}"}
+    assert deployment.resolve({"Fn::GetAtt": "KinesisStream.Arn"}) == stream.arn
+    sub = {"Fn::Sub": "${AWS::Region}/${KinesisDeadLetterQueue.QueueName}"}
     assert deployment.resolve(sub) == f"us-east-1/{letters.name}"
     join = {"Fn::Join": [":", ["a", {"Ref": "AWS::AccountId"}]]}
     assert deployment.resolve(join) == "a:123456789012"
@@ -157,10 +212,10 @@ def test_references_resolve_to_the_local_resources(tmp_path, deploy, sqs):
         deployment.resolve({"Fn::ImportValue": "shared-queue"})
 
     redrive = sqs.get_queue_attributes(
-        QueueUrl=deployment.queue("SqsQueueFC12DF36").url, AttributeNames=["RedrivePolicy"]
+        QueueUrl=deployment.queue("SqsQueue").url, AttributeNames=["RedrivePolicy"]
     )["Attributes"]["RedrivePolicy"]
     assert json.loads(redrive) == {
-        "deadLetterTargetArn": deployment.queue("SqsDeadLetterQueue4003350D").arn,
+        "deadLetterTargetArn": deployment.queue("SqsDeadLetterQueue").arn,
         "maxReceiveCount": 5,
     }
 
@@ -174,7 +229,7 @@ def test_references_resolve_to_the_local_resources(tmp_path, deploy, sqs):
 
 def test_a_variable_that_cannot_be_resolved_is_left_out_with_a_warning(tmp_path, deploy):
     def imported_queue(template: dict[str, Any]) -> None:
-        function = template["Resources"]["KinesisForwarderFunction2FE456AF"]["Properties"]
+        function = template["Resources"]["KinesisFunction"]["Properties"]
         function["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"] = {
             "Fn::ImportValue": "shared-dead-letters"
         }

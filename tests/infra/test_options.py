@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from forwarder.settings import OPTIONS, ConfigurationError, Settings
+from infra.blueprint import shared_options
 from infra.config import CONTEXT_OPTIONS, ConfigError, ForwarderConfig
 from infra.forwarder import ForwarderFunctionProps
 from tests.unit.test_options import BAD_TEXT
@@ -46,4 +47,4 @@ def test_a_value_the_function_refuses_is_refused_at_synth_under_its_key(key):
 def test_the_options_cover_every_variable_the_construct_sets():
     variables = {o.variable for o in OPTIONS}
     props = ForwarderFunctionProps(allowed_log_groups=("/app/*",))
-    assert set(props.function_options()) <= variables
+    assert set(shared_options(props)) <= variables
