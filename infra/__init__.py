@@ -4,7 +4,9 @@
 - ``infra.blueprint``: what the stack builds, as plain values, from the config (no CDK): the
   local loop runs it.
 - ``infra.bundling``: the function's asset, built with pip on the host (no Docker needed).
-- ``infra.forwarder``: reusable constructs (the function, and one construct per event source).
+- ``infra.function``, ``infra.sqs_forwarder``, ``infra.kinesis_forwarder``, ``infra.failure_store``:
+  reusable constructs, one per module (``infra.parts``: what they share); ``infra.forwarder``
+  imports them all.
 - ``infra.stack``: the stack that ``app.py`` instantiates from the config.
 """
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from forwarder.limits import RETENTION_DAYS
 from forwarder.settings import (
     OPTION_BY_VARIABLE,
     OPTIONS,
@@ -39,6 +40,9 @@ __all__ = [
     "SqsConfig",
     "glob_to_regex",
     "pattern_matches",
+    "sqs_batching_defaults",
+    "sqs_mapping_problems",
+    "sqs_visibility_default",
 ]
 
 #: The forwarder's INVALID_RECORDS values.
@@ -47,15 +51,19 @@ INVALID_RECORDS_POLICIES: tuple[str, ...] = OPTION_BY_VARIABLE["INVALID_RECORDS"
 NAG_PREFIX = "AwsSolutions::"
 
 #: Retention periods CloudWatch Logs accepts (days); 0 means "never expire".
-LOG_RETENTION_DAYS = (
-    0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-    3288, 3653,
-)  # fmt: skip
+LOG_RETENTION_DAYS = (0, *RETENTION_DAYS)
 
 #: The least memory that holds one full-size gzip record once decoded: the function decompresses
 #: at most 16 MiB a record and a batch a twentieth of its memory (forwarder.records/settings).
 MIN_MEMORY_MB = 320
 
+
+_SQS_CONTEXT_KEYS = {
+    "batch_size": "sqsBatchSize",
+    "window": "sqsMaxBatchingWindowSeconds",
+    "visibility": "sqsVisibilityTimeoutSeconds",
+    "timeout": "timeoutSeconds",
+}
 
 _PARTITION = r"arn:aws[a-z-]*"
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d"
@@ -139,6 +147,50 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
 
 def pattern_matches(patterns: Sequence[str], name: str) -> bool:
     return any(glob_to_regex(p).match(name) for p in patterns)
+
+
+def sqs_batching_defaults(fifo: bool) -> tuple[int, int]:
+    """Batch size and batching window (seconds) when none is given: for FIFO 10 (its maximum)
+    and none (FIFO allows none), else 100 and 5 s."""
+    return (10, 0) if fifo else (100, 5)
+
+
+def sqs_visibility_default(timeout_seconds: float, window_seconds: int) -> int:
+    """Six times the function's timeout plus the batching window (Lambda's advice), at most the
+    12 h SQS allows."""
+    return int(min(43200, 6 * timeout_seconds + window_seconds))
+
+
+def sqs_mapping_problems(
+    *,
+    fifo: bool,
+    batch_size: int,
+    window_seconds: int,
+    visibility_seconds: int | None,
+    timeout_seconds: float,
+    names: Mapping[str, str],
+) -> list[str]:
+    """What Lambda or SQS would refuse of a queue and its event source mapping, each problem
+    named as the caller's user knows the setting (``names``: ``batch_size``, ``window``,
+    ``visibility``, ``timeout``). ``visibility_seconds`` None: the default, always valid."""
+    problems = []
+    limit = 10 if fifo else 10000
+    if not 1 <= batch_size <= limit:
+        queue = "a FIFO queue" if fifo else "a standard queue"
+        problems.append(f"{names['batch_size']}: expected an integer from 1 to {limit} for {queue}")
+    if fifo and window_seconds:
+        problems.append(f"{names['window']}: FIFO queues do not support a batching window; use 0")
+    elif not fifo and batch_size > 10 and window_seconds < 1:
+        problems.append(
+            f"{names['window']}: must be at least 1 when {names['batch_size']} is above 10"
+        )
+    minimum = int(6 * timeout_seconds)
+    if visibility_seconds is not None and visibility_seconds < minimum:
+        problems.append(
+            f"{names['visibility']}: {visibility_seconds} is less than six times the function's "
+            f"timeout ({names['timeout']}={timeout_seconds:g}); use at least {minimum}"
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -288,27 +340,23 @@ class _Reader:
         if queue_arn:
             # An existing queue says what it is; the flag only matters for a queue we create.
             fifo = queue_arn.endswith(".fifo")
-        max_batch = 10 if fifo else 10000
-        batch_size = self.integer("sqsBatchSize", 1, max_batch, auto=10 if fifo else 100)
-        window = self.integer("sqsMaxBatchingWindowSeconds", 0, 300, auto=0 if fifo else 5)
-        if fifo and window:
-            self.problems.append(
-                "sqsMaxBatchingWindowSeconds: FIFO queues do not support a batching window; use 0"
-            )
-        if batch_size > 10 and window < 1:
-            self.problems.append(
-                "sqsMaxBatchingWindowSeconds: must be at least 1 when sqsBatchSize is above 10"
-            )
-        minimum_visibility = 6 * function.timeout_seconds
+        batch_default, window_default = sqs_batching_defaults(fifo)
+        batch_size = self.integer("sqsBatchSize", 1, 10000, auto=batch_default)
+        window = self.integer("sqsMaxBatchingWindowSeconds", 0, 300, auto=window_default)
         visibility = self.integer(
-            "sqsVisibilityTimeoutSeconds", 0, 43200, auto=min(43200, minimum_visibility + window)
+            "sqsVisibilityTimeoutSeconds",
+            0,
+            43200,
+            auto=sqs_visibility_default(function.timeout_seconds, window),
         )
-        if visibility < minimum_visibility:
-            self.problems.append(
-                f"sqsVisibilityTimeoutSeconds: {visibility} is less than six times the function's "
-                f"timeout (timeoutSeconds={function.timeout_seconds}); use at least "
-                f"{minimum_visibility}"
-            )
+        self.problems += sqs_mapping_problems(
+            fifo=fifo,
+            batch_size=batch_size,
+            window_seconds=window,
+            visibility_seconds=visibility,
+            timeout_seconds=function.timeout_seconds,
+            names=_SQS_CONTEXT_KEYS,
+        )
         return SqsConfig(
             queue_arn=queue_arn,
             queue_kms_key_arn=self.optional_string(

@@ -6,15 +6,24 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from infra.blueprint import KINESIS_FUNCTION, SQS_FUNCTION
 from infra.bundling import forwarder_code
-from infra.config import ForwarderConfig, FunctionConfig, KinesisConfig, SqsConfig
+from infra.config import (
+    LOG_RETENTION_DAYS,
+    ForwarderConfig,
+    FunctionConfig,
+    KinesisConfig,
+    SqsConfig,
+)
 from infra.failure_store import FailureStore
 from infra.forwarder import (
     RUNTIME,
@@ -27,32 +36,15 @@ from infra.forwarder import (
 
 __all__ = ["RETENTION", "ForwarderStack", "add_compliance_checks", "build_app"]
 
-#: Days (as the context gives them) -> CDK's enum; 0 means never expire.
-RETENTION: dict[int, logs.RetentionDays] = {
-    0: logs.RetentionDays.INFINITE,
-    1: logs.RetentionDays.ONE_DAY,
-    3: logs.RetentionDays.THREE_DAYS,
-    5: logs.RetentionDays.FIVE_DAYS,
-    7: logs.RetentionDays.ONE_WEEK,
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    60: logs.RetentionDays.TWO_MONTHS,
-    90: logs.RetentionDays.THREE_MONTHS,
-    120: logs.RetentionDays.FOUR_MONTHS,
-    150: logs.RetentionDays.FIVE_MONTHS,
-    180: logs.RetentionDays.SIX_MONTHS,
-    365: logs.RetentionDays.ONE_YEAR,
-    400: logs.RetentionDays.THIRTEEN_MONTHS,
-    545: logs.RetentionDays.EIGHTEEN_MONTHS,
-    731: logs.RetentionDays.TWO_YEARS,
-    1096: logs.RetentionDays.THREE_YEARS,
-    1827: logs.RetentionDays.FIVE_YEARS,
-    2192: logs.RetentionDays.SIX_YEARS,
-    2557: logs.RetentionDays.SEVEN_YEARS,
-    2922: logs.RetentionDays.EIGHT_YEARS,
-    3288: logs.RetentionDays.NINE_YEARS,
-    3653: logs.RetentionDays.TEN_YEARS,
-}
+#: Days (as the context gives them) -> CDK's enum; 0 means never expire. CDK declares its members
+#: in ascending order with INFINITE last; tests/infra/test_stack.py renders each one.
+RETENTION: dict[int, logs.RetentionDays] = dict(
+    zip(
+        LOG_RETENTION_DAYS,
+        (logs.RetentionDays.INFINITE, *list(logs.RetentionDays)[:-1]),
+        strict=True,
+    )
+)
 
 
 def function_props(config: FunctionConfig, code: lambda_.Code | None) -> ForwarderFunctionProps:
@@ -76,23 +68,51 @@ def function_props(config: FunctionConfig, code: lambda_.Code | None) -> Forward
     )
 
 
+def existing_queue(scope: Construct, config: SqsConfig) -> sqs.IQueue | None:
+    """The queue ``sqsQueueArn`` names, with its key when ``sqsQueueKmsKeyArn`` is set."""
+    if not config.queue_arn:
+        return None
+    return sqs.Queue.from_queue_attributes(
+        scope,
+        "ExistingQueue",
+        queue_arn=config.queue_arn,
+        fifo=config.fifo,
+        key_arn=config.queue_kms_key_arn,
+    )
+
+
+def existing_stream(scope: Construct, config: KinesisConfig) -> kinesis.IStream | None:
+    """The stream ``kinesisStreamArn`` names, with its key when ``kinesisStreamKmsKeyArn`` is
+    set."""
+    if not config.stream_arn:
+        return None
+    key = config.stream_kms_key_arn
+    return kinesis.Stream.from_stream_attributes(
+        scope,
+        "ExistingStream",
+        stream_arn=config.stream_arn,
+        encryption_key=kms.Key.from_key_arn(scope, "ExistingStreamKey", key) if key else None,
+    )
+
+
 def sqs_props(
     config: SqsConfig,
     function: ForwarderFunctionProps,
     topic: sns.ITopic | None,
     store: FailureStore | None = None,
+    queue: sqs.IQueue | None = None,
 ) -> SqsLogsForwarderProps:
     return SqsLogsForwarderProps(
         function=function,
-        existing_queue_arn=config.queue_arn,
-        existing_queue_kms_key_arn=config.queue_kms_key_arn,
-        fifo=config.fifo,
+        existing_queue=queue,
+        # The settings of a queue to create, unless ``queue`` is an existing one.
+        fifo=None if queue else config.fifo,
+        max_receive_count=None if queue else config.max_receive_count,
+        visibility_timeout=None if queue else Duration.seconds(config.visibility_timeout_seconds),
+        retention_period=None if queue else Duration.days(config.retention_days),
         batch_size=config.batch_size,
         max_batching_window=Duration.seconds(config.max_batching_window_seconds),
         max_concurrency=config.max_concurrency,
-        max_receive_count=config.max_receive_count,
-        visibility_timeout=Duration.seconds(config.visibility_timeout_seconds),
-        retention_period=Duration.days(config.retention_days),
         invalid_records=config.invalid_records,
         failure_store=store,
         alarm_topic=topic,
@@ -104,14 +124,14 @@ def kinesis_props(
     function: ForwarderFunctionProps,
     topic: sns.ITopic | None,
     store: FailureStore | None = None,
+    stream: kinesis.IStream | None = None,
 ) -> KinesisLogsForwarderProps:
     return KinesisLogsForwarderProps(
         function=function,
-        existing_stream_arn=config.stream_arn,
-        existing_stream_kms_key_arn=config.stream_kms_key_arn,
-        on_demand=config.on_demand,
-        shard_count=config.shard_count,
-        retention_period=Duration.hours(config.retention_hours),
+        existing_stream=stream,
+        on_demand=None if stream else config.on_demand,
+        shard_count=None if stream else config.shard_count,
+        retention_period=None if stream else Duration.hours(config.retention_hours),
         batch_size=config.batch_size,
         max_batching_window=Duration.seconds(config.max_batching_window_seconds),
         parallelization_factor=config.parallelization_factor,
@@ -167,7 +187,15 @@ class ForwarderStack(Stack):
         self.sqs: SqsLogsForwarder | None = None
         if config.sqs is not None:
             self.sqs = SqsLogsForwarder(
-                self, "Sqs", props=sqs_props(config.sqs, function, topic, self.failure_store)
+                self,
+                "Sqs",
+                props=sqs_props(
+                    config.sqs,
+                    function,
+                    topic,
+                    self.failure_store,
+                    existing_queue(self, config.sqs),
+                ),
             )
             _short_logical_id(self.sqs.function, SQS_FUNCTION)
             self._output("SqsQueueUrl", self.sqs.queue.queue_url, "The queue to send records to")
@@ -193,7 +221,13 @@ class ForwarderStack(Stack):
             self.kinesis = KinesisLogsForwarder(
                 self,
                 "Kinesis",
-                props=kinesis_props(config.kinesis, function, topic, self.failure_store),
+                props=kinesis_props(
+                    config.kinesis,
+                    function,
+                    topic,
+                    self.failure_store,
+                    existing_stream(self, config.kinesis),
+                ),
             )
             _short_logical_id(self.kinesis.function, KINESIS_FUNCTION)
             self._output(

@@ -39,6 +39,14 @@ MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 SQS_MAX_BATCH_ENTRIES = 10
 
+#: PutRetentionPolicy's retentionInDays (service model, shape Days): "Possible values are: 1, 3,
+#: 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+#: and 3653."
+RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
+
 #: Log group names: "[\\.\\-_/#A-Za-z0-9]+", 1 to 512 characters (service model).
 LOG_GROUP_NAME_CHARS = frozenset(
     "._-/#ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

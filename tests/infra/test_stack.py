@@ -449,9 +449,13 @@ def test_construct_props_refuse_what_the_mapping_would_refuse():
     from infra.forwarder import ForwarderFunctionProps, SqsLogsForwarderProps
 
     function = ForwarderFunctionProps(allowed_log_groups=("/app/*",))
-    with pytest.raises(ValueError, match="at least 1 second when batch_size is above 10"):
+    with pytest.raises(
+        ValueError, match="max_batching_window: must be at least 1 when batch_size is above 10"
+    ):
         SqsLogsForwarderProps(function=function, max_batching_window=Duration.seconds(0))
-    with pytest.raises(ValueError, match="must be from 1 to 10"):
+    with pytest.raises(
+        ValueError, match="batch_size: expected an integer from 1 to 10 for a FIFO queue"
+    ):
         SqsLogsForwarderProps(function=function, fifo=True, batch_size=20)
     with pytest.raises(ValueError, match="six times"):
         SqsLogsForwarderProps(function=function, visibility_timeout=Duration.seconds(60))

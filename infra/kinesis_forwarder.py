@@ -1,0 +1,248 @@
+"""Kinesis -> the forwarder: a stream (created, or yours), the function, an event source mapping
+that bisects, bounds retries and record age and sends what it gives up on to an on-failure queue,
+and the function's own dead-letter queue, so that a poison record never blocks a shard."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import jsii
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import INVALID_RECORDS_POLICIES
+from infra.failure_store import FailureStore
+from infra.function import ForwarderFunction, ForwarderFunctionProps
+from infra.parts import ALARM_PERIOD, alarm, failure_store_for, terminal_queue
+from infra.parts import waiting_messages_alarm as _waiting
+
+__all__ = ["KINESIS_READ_ACTIONS", "KinesisLogsForwarder", "KinesisLogsForwarderProps"]
+
+#: What it needs to read a stream through shared-throughput iterators (no enhanced fan-out).
+KINESIS_READ_ACTIONS = (
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+)
+#: Settings of a stream the construct creates: they contradict an ``existing_stream``.
+_STREAM_SETTINGS = ("on_demand", "shard_count", "retention_period")
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class _OnFailureQueue:
+    """An on-failure destination whose permission (sqs:SendMessage only) is granted by the caller.
+
+    ``aws_lambda_event_sources.SqsDlq`` would also grant GetQueueAttributes and GetQueueUrl.
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, _target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
+
+
+@dataclass(frozen=True)
+class KinesisLogsForwarderProps:
+    """How the stream is read, and the stream to create unless ``existing_stream`` is given.
+
+    Either ``existing_stream`` or the settings of a new stream (``on_demand``, ``shard_count``,
+    ``retention_period``), not both.
+    """
+
+    function: ForwarderFunctionProps
+    #: A stream of yours to read instead of creating one. With its ``encryption_key``
+    #: (``Stream.from_stream_attributes(encryption_key=...)``) the function may decrypt with it.
+    existing_stream: kinesis.IStream | None = None
+    #: Create an on-demand stream. Default: provisioned.
+    on_demand: bool | None = None
+    #: Shards of a new provisioned stream. Default 1.
+    shard_count: int | None = None
+    #: How long the new stream keeps a record. Default 24 hours.
+    retention_period: Duration | None = None
+    batch_size: int = 100
+    max_batching_window: Duration = dataclasses.field(default_factory=lambda: Duration.seconds(1))
+    parallelization_factor: int = 1
+    #: None: retry until the record expires (not recommended).
+    retry_attempts: int | None = 3
+    #: None: no limit other than the stream's retention (not recommended).
+    max_record_age: Duration | None = dataclasses.field(default_factory=lambda: Duration.hours(1))
+    starting_position: lambda_.StartingPosition = lambda_.StartingPosition.TRIM_HORIZON
+    #: The function's INVALID_RECORDS. ``dead-letter`` (default) sends the payload of an invalid
+    #: record to the function's own dead-letter queue and moves on: an on-failure destination
+    #: would only receive the record's metadata.
+    invalid_records: str = "dead-letter"
+    #: Where dead letters too large for SQS go (with ``dead-letter``); by default the construct
+    #: makes its own.
+    failure_store: FailureStore | None = None
+    iterator_age_alarm_threshold: Duration = dataclasses.field(
+        default_factory=lambda: Duration.minutes(10)
+    )
+    alarm_topic: sns.ITopic | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.invalid_records not in INVALID_RECORDS_POLICIES:
+            problems.append(f"invalid_records: expected one of {INVALID_RECORDS_POLICIES}")
+        if self.existing_stream is not None:
+            given = [name for name in _STREAM_SETTINGS if getattr(self, name) is not None]
+            if given:
+                problems.append(
+                    f"{', '.join(given)}: settings of a new stream; an existing_stream keeps "
+                    "its own"
+                )
+        if not 1 <= self.parallelization_factor <= 10:
+            problems.append("parallelization_factor: must be from 1 to 10")
+        if not 1 <= self.batch_size <= 10000:
+            problems.append("batch_size: must be from 1 to 10000")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+class KinesisLogsForwarder(Construct):
+    """Kinesis -> the forwarder: stream, function, mapping, on-failure and dead-letter queues."""
+
+    def __init__(self, scope: Construct, id: str, *, props: KinesisLogsForwarderProps) -> None:
+        super().__init__(scope, id)
+        self._stream = props.existing_stream or kinesis.Stream(
+            self,
+            "Stream",
+            # The AWS managed key: encrypted at rest, no key to pay for or to grant.
+            encryption=kinesis.StreamEncryption.MANAGED,
+            stream_mode=kinesis.StreamMode.ON_DEMAND
+            if props.on_demand
+            else kinesis.StreamMode.PROVISIONED,
+            shard_count=None if props.on_demand else (props.shard_count or 1),
+            retention_period=props.retention_period or Duration.hours(24),
+        )
+
+        self._dead_letter_queue: sqs.Queue | None = None
+        if props.invalid_records == "dead-letter":
+            self._dead_letter_queue = terminal_queue(self, "DeadLetterQueue", fifo=False)
+        self._on_failure_queue = terminal_queue(self, "OnFailureQueue", fifo=False)
+
+        self._failure_store = failure_store_for(self, props.invalid_records, props.failure_store)
+        self._forwarder = ForwarderFunction(
+            self,
+            "Forwarder",
+            props=props.function,
+            source="kinesis",
+            invalid_records=props.invalid_records,
+            dead_letter_queue=self._dead_letter_queue,
+            failure_store=self._failure_store,
+            alarm_topic=props.alarm_topic,
+        )
+
+        role = self._forwarder.role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadSourceStream",
+                actions=list(KINESIS_READ_ACTIONS),
+                resources=[self._stream.stream_arn],
+            )
+        )
+        if props.existing_stream is not None and props.existing_stream.encryption_key:
+            props.existing_stream.encryption_key.grant(role, "kms:Decrypt")
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SendBatchFailuresToOnFailureQueue",
+                actions=["sqs:SendMessage"],
+                resources=[self._on_failure_queue.queue_arn],
+            )
+        )
+
+        self._event_source_mapping = lambda_.EventSourceMapping(
+            self,
+            "EventSourceMapping",
+            target=self.function,
+            event_source_arn=self._stream.stream_arn,
+            starting_position=props.starting_position,
+            batch_size=props.batch_size,
+            max_batching_window=props.max_batching_window,
+            parallelization_factor=props.parallelization_factor,
+            bisect_batch_on_error=True,
+            retry_attempts=props.retry_attempts,
+            max_record_age=props.max_record_age,
+            report_batch_item_failures=True,
+            on_failure=_OnFailureQueue(self._on_failure_queue),
+        )
+        self._event_source_mapping.node.add_dependency(role)
+
+        self._iterator_age_alarm = alarm(
+            self,
+            "IteratorAgeAlarm",
+            metric=self.function.metric("IteratorAge", period=ALARM_PERIOD, statistic="Maximum"),
+            threshold=props.iterator_age_alarm_threshold.to_milliseconds(),
+            description="The Kinesis forwarder is falling behind its stream.",
+            topic=props.alarm_topic,
+        )
+        self._on_failure_alarm = _waiting(
+            self,
+            "OnFailureQueueAlarm",
+            self._on_failure_queue,
+            "the Kinesis on-failure queue (batches given up after retries; metadata only)",
+            props.alarm_topic,
+        )
+        self._dead_letter_alarm: cloudwatch.Alarm | None = None
+        if self._dead_letter_queue is not None:
+            self._dead_letter_alarm = _waiting(
+                self,
+                "DeadLetterQueueAlarm",
+                self._dead_letter_queue,
+                "the Kinesis forwarder's dead-letter queue (invalid records, with payload)",
+                props.alarm_topic,
+            )
+
+    @property
+    def stream(self) -> kinesis.IStream:
+        """The stream read: the one created, or ``existing_stream``."""
+        return self._stream
+
+    @property
+    def dead_letter_queue(self) -> sqs.Queue | None:
+        """Invalid records, with their payload (``invalid_records='dead-letter'``)."""
+        return self._dead_letter_queue
+
+    @property
+    def on_failure_queue(self) -> sqs.Queue:
+        """The mapping's on-failure destination: metadata of batches given up after retries."""
+        return self._on_failure_queue
+
+    @property
+    def failure_store(self) -> FailureStore | None:
+        return self._failure_store
+
+    @property
+    def forwarder(self) -> ForwarderFunction:
+        return self._forwarder
+
+    @property
+    def function(self) -> lambda_.Function:
+        return self._forwarder.function
+
+    @property
+    def event_source_mapping(self) -> lambda_.EventSourceMapping:
+        return self._event_source_mapping
+
+    @property
+    def iterator_age_alarm(self) -> cloudwatch.Alarm:
+        return self._iterator_age_alarm
+
+    @property
+    def on_failure_alarm(self) -> cloudwatch.Alarm:
+        return self._on_failure_alarm
+
+    @property
+    def dead_letter_alarm(self) -> cloudwatch.Alarm | None:
+        return self._dead_letter_alarm
