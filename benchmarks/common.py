@@ -171,6 +171,8 @@ def machine() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "platform": platform.platform(terse=True),
+        # The ratios moved with what else the machine ran (docs/benchmarks.md, "Timing").
+        "load_average": [round(load, 2) for load in os.getloadavg()],
         "commit": git("rev-parse", "--short", "HEAD"),
         "lambda_src_changed": bool(git("status", "--porcelain", "--", "lambda_src")),
         "forwarder_src": str(LAMBDA_SRC),
