@@ -56,6 +56,7 @@ def aws_endpoints(moto_server: MotoServer, strict_proxy: StrictLogsProxy) -> Ite
         "AWS_ENDPOINT_URL_SQS": moto_server.url,
         "AWS_ENDPOINT_URL_KINESIS": moto_server.url,
         "AWS_ENDPOINT_URL_S3": moto_server.url,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto_server.url,
     }
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
@@ -95,6 +96,30 @@ def sqs(moto_server: MotoServer, aws_endpoints: None) -> Any:
 @pytest.fixture
 def s3(moto_server: MotoServer, aws_endpoints: None) -> Any:
     return boto3.client("s3", endpoint_url=moto_server.url)
+
+
+@pytest.fixture
+def dynamodb(moto_server: MotoServer, aws_endpoints: None) -> Any:
+    return boto3.client("dynamodb", endpoint_url=moto_server.url)
+
+
+@pytest.fixture
+def checkpoint_table(dynamodb: Any) -> str:
+    """A fresh delivery-checkpoint table, keyed as the CDK app makes it."""
+    name = f"checkpoints-{uuid.uuid4().hex[:12]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
 
 
 @pytest.fixture

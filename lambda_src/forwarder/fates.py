@@ -66,6 +66,8 @@ def held_back(
     decoded: Sequence[DecodedRecord | InvalidRecord],
     bounds: TimeBounds,
     policy: InvalidRecordPolicy,
+    *,
+    checkpointed: bool = False,
 ) -> dict[int, int]:
     """The records not to send, each mapped to the first known failure of its group: those
     that follow, in their ordered group, a record known before sending to be reported failed.
@@ -75,7 +77,11 @@ def held_back(
     holds the rest of its shard back (it gets through on the retry): a record that fails for
     good would, once Lambda's retries run out, take the rest of its batch to the on-failure
     destination, which keeps only their sequence numbers, so the records after it are sent.
+    With the delivery checkpoint (``checkpointed``) nothing is held back on Kinesis: what lands
+    behind a failure is remembered, and not sent again when Lambda retries the shard.
     """
+    if checkpointed and source == KINESIS:
+        return {}
     known: set[int] = set()
     for position, item in enumerate(decoded):
         if records[position].message_group is None:

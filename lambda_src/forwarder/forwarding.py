@@ -1,7 +1,10 @@
-"""The pipeline: decode -> hold back -> plan -> send -> judge -> decide -> dead-letter -> report.
+"""The pipeline: decode -> recall -> hold back -> plan -> send -> judge -> decide -> dead-letter
+-> remember -> report.
 
-``Forwarder`` wires the pure steps to the two I/O edges it is given (a ``LogsSender`` and an
-optional ``DeadLetterQueue``), so the handler only builds it once and calls ``forward``.
+``Forwarder`` wires the pure steps to the I/O edges it is given (a ``LogsSender``, an optional
+``DeadLetterQueue`` and an optional ``CheckpointStore``), so the handler only builds it once and
+calls ``forward``. Recall and remember are the delivery checkpoint (``checkpoints``): without a
+store they do nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +14,15 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from forwarder.checkpoint_store import CheckpointStore
+from forwarder.checkpoints import (
+    Landed,
+    Ledger,
+    lookup,
+    recalled,
+    to_remember,
+    without_landed,
+)
 from forwarder.dead_letters import DeadLetter, DeadLetterQueue
 from forwarder.fates import Fate, RecordFate, decide, held_back
 from forwarder.model import (
@@ -55,6 +67,8 @@ class ForwardingResult:
     counts: Counter[str] = field(default_factory=Counter)
     rejected_events: Counter[Rejection] = field(default_factory=Counter)
     entity_rejections: Counter[str] = field(default_factory=Counter)
+    #: What went wrong with the delivery checkpoint (it cost no record; perhaps a duplicate).
+    checkpoint_problems: list[str] = field(default_factory=list)
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The Lambda partial-batch response."""
@@ -69,12 +83,14 @@ class Forwarder:
         settings: Settings,
         sender: LogsSender,
         dead_letters: DeadLetterQueue | None = None,
+        checkpoints: CheckpointStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._decoder = RecordDecoder(settings)
         self._sender = sender
         self._dead_letters = dead_letters
+        self._checkpoints = checkpoints
         self._clock = clock
 
     def forward(
@@ -84,8 +100,17 @@ class Forwarder:
         policy = self._settings.invalid_records
         deadline = Deadline(remaining_ms, self._settings.time_reserve_ms)
         now_ms = int(self._clock() * 1000)
-        decoded = self._decode(records)
-        not_sent = held_back(source, records, decoded, TimeBounds.at(now_ms), policy)
+        ledger = Ledger()
+        before = self._recall(source, records, remaining_ms, ledger)
+        decoded, ledger.events_already_landed = without_landed(self._decode(records), before)
+        not_sent = held_back(
+            source,
+            records,
+            decoded,
+            TimeBounds.at(now_ms),
+            policy,
+            checkpointed=self._checkpoints is not None,
+        )
         plan = plan_requests(
             _groups(decoded, not_sent),
             now_ms,
@@ -97,7 +122,39 @@ class Forwarder:
         letters_not_sent = self._dead_letter(source, records, fates, remaining_ms)
         if letters_not_sent:
             fates = decide(records, verdicts, policy, letters_not_sent)
-        return _report(source, records, decoded, plan, outcomes, verdicts, fates)
+        self._remember(source, records, fates, before, outcomes, remaining_ms, ledger)
+        return _report(source, records, decoded, plan, outcomes, verdicts, fates, ledger)
+
+    def _recall(
+        self,
+        source: str,
+        records: Sequence[SourceRecord],
+        remaining_ms: Callable[[], int],
+        ledger: Ledger,
+    ) -> dict[int, Landed]:
+        """By position, the events that landed in an earlier delivery of each record."""
+        wanted = lookup(source, records)
+        if self._checkpoints is None or not wanted:
+            return {}
+        found = self._checkpoints.read(wanted, remaining_ms, ledger)
+        return recalled(records, found)
+
+    def _remember(
+        self,
+        source: str,
+        records: Sequence[SourceRecord],
+        fates: Sequence[RecordFate],
+        before: Mapping[int, Landed],
+        outcomes: Sequence[RequestOutcome],
+        remaining_ms: Callable[[], int],
+        ledger: Ledger,
+    ) -> None:
+        """Write what landed of the records reported failed, before the response."""
+        if self._checkpoints is None:
+            return
+        checkpoints = to_remember(source, records, fates, before, outcomes)
+        if checkpoints:
+            self._checkpoints.write(checkpoints, remaining_ms, ledger)
 
     def _decode(self, records: Sequence[SourceRecord]) -> list[DecodedRecord | InvalidRecord]:
         budget = DecompressionBudget(
@@ -146,10 +203,16 @@ def _report(
     outcomes: Sequence[RequestOutcome],
     verdicts: Sequence[RecordVerdict],
     fates: Sequence[RecordFate],
+    ledger: Ledger,
 ) -> ForwardingResult:
     """The response, the failures in batch order and the counts, from what each step did."""
     result = ForwardingResult(source, len(records))
     counts = result.counts
+    counts["EventsAlreadyLanded"] += ledger.events_already_landed
+    counts["CheckpointItemsRead"] += ledger.items_read
+    counts["CheckpointItemsWritten"] += ledger.items_written
+    counts["CheckpointProblems"] += len(ledger.problems)
+    result.checkpoint_problems = ledger.problems
     for item in decoded:
         if isinstance(item, DecodedRecord):
             counts["EventsSkipped"] += item.skipped_empty
@@ -161,6 +224,8 @@ def _report(
             counts["BytesSent"] += outcome.request.size
         if outcome.entity_rejection:
             result.entity_rejections[outcome.entity_rejection] += 1
+        if outcome.ambiguous:
+            counts["EventsAmbiguous"] += len(outcome.request.events)
     for verdict in verdicts:
         counts["EventsForwarded"] += verdict.accepted_events
         result.rejected_events.update(verdict.rejections)

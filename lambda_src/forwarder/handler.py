@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from forwarder.checkpoint_store import CheckpointStore, make_dynamodb_client
 from forwarder.dead_letters import DeadLetterQueue, make_s3_client, make_sqs_client
 from forwarder.forwarding import Forwarder
 from forwarder.sending import LogsSender, make_logs_client
@@ -40,6 +41,13 @@ forwarder = Forwarder(
         bucket=settings.dead_letter_bucket,
     )
     if settings.dead_letter_queue_url
+    else None,
+    CheckpointStore(
+        make_dynamodb_client(),
+        settings.checkpoint_table,
+        ttl_seconds=settings.checkpoint_ttl_seconds,
+    )
+    if settings.checkpoint_table
     else None,
 )
 

@@ -31,6 +31,12 @@ class SourceRecord:
     arrival_ms: int
     message_group: str | None = None
     envelope_error: str | None = None  # the envelope itself was unreadable (e.g. bad base64)
+    #: The queue's or the stream's ARN (``eventSourceARN``): with ``record_id``, the record's
+    #: identity across deliveries.
+    source_arn: str = ""
+    #: SQS ``ApproximateReceiveCount``: above 1 the record may have landed in part before. None
+    #: where a delivery cannot be told from a redelivery (Kinesis).
+    receive_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +64,9 @@ class Destination:
 
 class LogEvent(NamedTuple):
     """One CloudWatch Logs event. ``size`` is its weight in a batch (UTF-8 bytes + 26);
-    ``record`` is the position of the source record in the batch, to map outcomes back.
+    ``record`` is the position of the source record in the batch, to map outcomes back;
+    ``ordinal`` its place among the record's events in decode order, the same on every delivery
+    (the delivery checkpoint names landed events by it).
 
     A named tuple rather than a frozen dataclass: a batch makes tens of thousands of them, and a
     tuple is built several times faster."""
@@ -67,6 +75,7 @@ class LogEvent(NamedTuple):
     message: str
     size: int
     record: int
+    ordinal: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +153,9 @@ class RequestOutcome:
     ``failure`` set: no event of the request was accepted. Otherwise the request was accepted
     except for the events named by the service's ``rejectedLogEventsInfo`` indexes
     (``too_new_start`` inclusive; ``too_old_end`` and ``expired_end`` exclusive).
+
+    ``ambiguous``: a failure whose answer never came (the connection lost once the request was
+    on its way, or still in flight at the deadline): its events may have landed all the same.
     """
 
     request: PlannedRequest
@@ -153,6 +165,7 @@ class RequestOutcome:
     too_old_end: int | None = None
     expired_end: int | None = None
     entity_rejection: str | None = None
+    ambiguous: bool = False
 
     @property
     def fully_accepted(self) -> bool:

@@ -131,23 +131,31 @@ class RecordDecoder:
         documents = _json_documents(text)
         if len(documents) == 1:
             return self._document(*documents[0], record, position)
-        parts = []
+        parts: list[DecodedRecord] = []
+        first_index = 0  # events are numbered across the lines, in decode order
         for number, (line, document) in enumerate(documents, start=1):
             try:
-                parts.append(self._document(line, document, record, position))
+                part = self._document(line, document, record, position, first_index)
             except InvalidPayload as error:
                 raise InvalidPayload(f"line {number} of newline-delimited JSON: {error}") from None
+            parts.append(part)
+            first_index += sum(len(events) for _, events in part.parts())
         return _combine(parts)
 
     def _document(
-        self, text: str, document: dict[str, Any] | None, record: SourceRecord, position: int
+        self,
+        text: str,
+        document: dict[str, Any] | None,
+        record: SourceRecord,
+        position: int,
+        first_index: int = 0,
     ) -> DecodedRecord:
         """One payload form: ``document`` is the text's JSON object when it names a
-        destination key, else None (raw text)."""
+        destination key, else None (raw text). Its events are numbered from ``first_index``."""
         if document is None:
-            return self._raw(text, record, position)
+            return self._raw(text, record, position, first_index)
         if "messageType" in document:
-            return self._subscription(document, position)
+            return self._subscription(document, position, first_index)
         destination = self._destination(
             _name(document, "logGroupName"),
             _name(document, "logStreamName"),
@@ -158,19 +166,23 @@ class RecordDecoder:
             if not isinstance(items, list):
                 raise InvalidPayload("logEvents must be a list of {timestamp, message} objects")
             pairs = (_event_fields(item, i, record.arrival_ms) for i, item in enumerate(items))
-            return _build(destination, pairs, position)
+            return _build(destination, pairs, position, first_index)
         pair = _event_fields(document, None, record.arrival_ms)
-        return _build(destination, iter([pair]), position)
+        return _build(destination, iter([pair]), position, first_index)
 
-    def _raw(self, text: str, record: SourceRecord, position: int) -> DecodedRecord:
+    def _raw(
+        self, text: str, record: SourceRecord, position: int, first_index: int
+    ) -> DecodedRecord:
         if self._default is None:
             raise InvalidPayload(
                 "payload is not a log event object and DEFAULT_LOG_GROUP/DEFAULT_LOG_STREAM "
                 "are not set, so it has no destination"
             )
-        return _build(self._default, iter([(record.arrival_ms, text)]), position)
+        return _build(self._default, iter([(record.arrival_ms, text)]), position, first_index)
 
-    def _subscription(self, document: dict[str, Any], position: int) -> DecodedRecord:
+    def _subscription(
+        self, document: dict[str, Any], position: int, first_index: int
+    ) -> DecodedRecord:
         kind = document["messageType"]
         if kind == "CONTROL_MESSAGE":
             return DecodedRecord(destination=None, events=[])
@@ -186,7 +198,7 @@ class RecordDecoder:
         if not isinstance(items, list):
             raise InvalidPayload("subscription logEvents must be a list")
         pairs = (_event_fields(item, i, None) for i, item in enumerate(items))
-        return _build(destination, pairs, position)
+        return _build(destination, pairs, position, first_index)
 
     def _destination(self, group: str, stream: str, entity: Entity | None) -> Destination:
         """The checked destination. Cached per cold start: a batch names a handful of
@@ -439,7 +451,10 @@ def _event_fields(item: Any, index: int | None, arrival_ms: int | None) -> tuple
 
 
 def _build(
-    destination: Destination, pairs: Iterator[tuple[int, str]], position: int
+    destination: Destination,
+    pairs: Iterator[tuple[int, str]],
+    position: int,
+    first_index: int = 0,
 ) -> DecodedRecord:
     events: list[LogEvent] = []
     skipped = split = 0
@@ -450,7 +465,15 @@ def _build(
         if message.isascii():
             size = len(message)
             if size <= MAX_MESSAGE_BYTES:
-                events.append(LogEvent(timestamp, message, size + EVENT_OVERHEAD_BYTES, position))
+                events.append(
+                    LogEvent(
+                        timestamp,
+                        message,
+                        size + EVENT_OVERHEAD_BYTES,
+                        position,
+                        first_index + len(events),
+                    )
+                )
                 continue
         try:
             parts = split_message(message)
@@ -459,8 +482,10 @@ def _build(
                 "message is not valid Unicode (a lone surrogate, e.g. half of an emoji)"
             ) from None
         split += len(parts) - 1
+        start = first_index + len(events)
         events.extend(
-            LogEvent(timestamp, part, size + EVENT_OVERHEAD_BYTES, position) for part, size in parts
+            LogEvent(timestamp, part, size + EVENT_OVERHEAD_BYTES, position, start + i)
+            for i, (part, size) in enumerate(parts)
         )
     return DecodedRecord(destination, events, skipped, split)
 

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 if TYPE_CHECKING:  # the stubs are a dev dependency only, never in the asset
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -89,13 +94,21 @@ class LogsSender:
         outcomes = []
         for request, future in zip(requests, futures, strict=True):
             if not future.done():
-                future.cancel()
+                # Cancelled if it has not started; if it has, it may land all the same.
+                started = not future.cancel()
                 outcomes.append(
-                    RequestOutcome(request, Rejection.OUT_OF_TIME, "no answer before the deadline")
+                    RequestOutcome(
+                        request,
+                        Rejection.OUT_OF_TIME,
+                        "no answer before the deadline",
+                        ambiguous=started,
+                    )
                 )
             elif future.exception() is not None:
                 error = future.exception()
-                outcomes.append(RequestOutcome(request, Rejection.UNAVAILABLE, repr(error)))
+                outcomes.append(
+                    RequestOutcome(request, Rejection.UNAVAILABLE, repr(error), ambiguous=True)
+                )
             else:
                 outcomes.append(future.result())
         return outcomes
@@ -111,7 +124,7 @@ class LogsSender:
             if _code(error) != "ResourceNotFoundException":
                 return _failed(request, error)
         except BotoCoreError as error:  # connection errors left after botocore's retries
-            return RequestOutcome(request, Rejection.UNAVAILABLE, str(error))
+            return _unreachable(request, error)
         try:
             missing = self._create_destination(request)
             if missing is not None:
@@ -120,7 +133,7 @@ class LogsSender:
         except ClientError as error:
             return _failed(request, error)
         except BotoCoreError as error:
-            return RequestOutcome(request, Rejection.UNAVAILABLE, str(error))
+            return _unreachable(request, error)
 
     def _put(self, request: PlannedRequest) -> RequestOutcome:
         destination = request.destination
@@ -189,6 +202,13 @@ class LogsSender:
             if len(self._locks) >= _MAX_CREATION_LOCKS:
                 self._locks.clear()
             return self._locks.setdefault((group, stream), threading.Lock())
+
+
+def _unreachable(request: PlannedRequest, error: BotoCoreError) -> RequestOutcome:
+    """A request without an answer. Ambiguous unless it never left: the connection could not
+    be made, so the service never saw it."""
+    never_sent = isinstance(error, EndpointConnectionError | ConnectTimeoutError)
+    return RequestOutcome(request, Rejection.UNAVAILABLE, str(error), ambiguous=not never_sent)
 
 
 def _code(error: ClientError) -> str:

@@ -55,6 +55,7 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PATTERN = re.compile(r"[\.\-_/#A-Za-z0-9*?]{1,512}")
 #: CloudWatch namespaces and Powertools service names, as the CDK app has always accepted them.
 _NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,255}")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 
 
 # -- kinds of values -----------------------------------------------------------------------------
@@ -252,6 +253,13 @@ def _bucket_name(name: str) -> None:
         )
 
 
+def _table_name(name: str) -> None:
+    if not _TABLE_NAME.fullmatch(name):
+        raise ValueError(
+            f"expected a DynamoDB table name (3 to 255 letters, digits or _ . -), got {name!r}"
+        )
+
+
 def _name(name: str) -> None:
     if not _NAME.fullmatch(name):
         raise ValueError(
@@ -353,6 +361,23 @@ OPTIONS: tuple[Option, ...] = (
         "S3 bucket for dead letters over 1 MiB, pointed to from the queue (only with "
         "`dead-letter`; the CDK app creates it); without it such letters fail their record",
         "dead_letter_bucket",
+    ),
+    Option(
+        "CHECKPOINT_TABLE",
+        Text("a DynamoDB table name", _table_name),
+        None,
+        "DynamoDB table of the delivery checkpoint: a record delivered again sends only the "
+        "events that have not landed (the CDK app creates it, one per function). Unset: "
+        "at-least-once",
+        "checkpoint_table",
+    ),
+    Option(
+        "CHECKPOINT_TTL_SECONDS",
+        Whole(3600, 400 * 86400),
+        15 * 86400,
+        "how long a checkpoint is kept: the longest a record can come back (the source's "
+        "retention) and a day; the CDK app sets it",
+        "checkpoint_ttl_seconds",
     ),
     Option(
         "MAX_CONCURRENT_REQUESTS",
@@ -509,6 +534,9 @@ class Settings:
     dead_letter_queue_url: str | None = None
     #: Where a dead letter too large for SQS goes, with a pointer in the queue.
     dead_letter_bucket: str | None = None
+    #: The delivery checkpoint's table; None: at-least-once.
+    checkpoint_table: str | None = None
+    checkpoint_ttl_seconds: int = 15 * 86400
     max_concurrent_requests: int = 8
     subscription_log_group: str = "{logGroup}"
     subscription_log_stream: str = "{logStream}"

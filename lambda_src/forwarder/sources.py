@@ -62,7 +62,18 @@ def _sqs(record: SQSRecord) -> SourceRecord:
         # queues) only shares capacity, and its records are retried one by one.
         message_group=attributes.message_group_id if _is_fifo(record) else None,
         envelope_error=None if isinstance(body, str) else "SQS record has no body",
+        source_arn=str(record.get("eventSourceARN") or ""),
+        receive_count=_receive_count(attributes.get("ApproximateReceiveCount")),
     )
+
+
+def _receive_count(value: Any) -> int | None:
+    """``ApproximateReceiveCount``, or None when absent or not a number (then a redelivery
+    cannot be ruled out)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _is_fifo(record: SQSRecord) -> bool:
@@ -90,6 +101,7 @@ def _kinesis(record: KinesisStreamRecord) -> SourceRecord:
         arrival_ms,
         message_group=_shard_id(record),
         envelope_error=error,
+        source_arn=str(record.get("eventSourceARN") or ""),
     )
 
 

@@ -11,6 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from forwarder.forwarding import ForwardingResult
 
 _BYTES = frozenset({"BytesSent"})
+#: The first few checkpoint problems of an invocation are logged; the count is a metric.
+_PROBLEMS_LOGGED = 5
 
 
 def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
@@ -24,6 +26,13 @@ def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
         )
     for error_type, count in result.entity_rejections.items():
         logger.warning("entity rejected", error_type=error_type, requests=count)
+    if result.checkpoint_problems:
+        # Once per invocation: the checkpoint cost no record, at worst a duplicate.
+        logger.warning(
+            "delivery checkpoint degraded",
+            problems=result.checkpoint_problems[:_PROBLEMS_LOGGED],
+            count=len(result.checkpoint_problems),
+        )
     rejected = {reason.value: count for reason, count in result.rejected_events.items()}
     counts: dict[str, Any] = {_snake(name): value for name, value in sorted(result.counts.items())}
     logger.info(
@@ -45,6 +54,11 @@ def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
         "EventsSplit",
         "RequestsSent",
         "BytesSent",
+        "EventsAmbiguous",
+        "EventsAlreadyLanded",
+        "CheckpointItemsRead",
+        "CheckpointItemsWritten",
+        "CheckpointProblems",
     ):
         unit = MetricUnit.Bytes if name in _BYTES else MetricUnit.Count
         metrics.add_metric(name, unit, result.counts.get(name, 0))
