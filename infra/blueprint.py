@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from forwarder.settings import OPTIONS, environment
-from infra.config import ForwarderConfig, KinesisConfig, SqsConfig
+from infra.config import (
+    ForwarderConfig,
+    KinesisConfig,
+    SqsConfig,
+    kinesis_checkpoint_ttl,
+    sqs_checkpoint_ttl,
+)
 
 __all__ = [
     "Blueprint",
@@ -34,6 +40,7 @@ __all__ = [
     "SqsMappingSpec",
     "SqsSource",
     "StreamSpec",
+    "TableSpec",
     "export_blueprint",
     "function_options",
     "shared_options",
@@ -52,6 +59,8 @@ KINESIS_STREAM = "KinesisStream"
 KINESIS_DEAD_LETTER_QUEUE = "KinesisDeadLetterQueue"
 KINESIS_ON_FAILURE_QUEUE = "KinesisOnFailureQueue"
 FAILURE_STORE_BUCKET = "FailureStoreBucket"
+SQS_CHECKPOINT_TABLE = "SqsCheckpointTable"
+KINESIS_CHECKPOINT_TABLE = "KinesisCheckpointTable"
 #: The shards of an on-demand stream when it is created (Kinesis Data Streams' default).
 ON_DEMAND_SHARDS = 4
 
@@ -112,6 +121,13 @@ class BucketSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TableSpec:
+    """A DynamoDB table (a delivery checkpoint: keys ``pk`` and ``sk``, TTL ``expires``)."""
+
+    logical_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class SqsMappingSpec:
     """The SQS event source mapping's settings (Lambda's defaults)."""
 
@@ -163,11 +179,12 @@ class Blueprint:
     kinesis: KinesisSource | None
     origin: Mapping[str, str] = field(default_factory=dict)
     buckets: Mapping[str, BucketSpec] = field(default_factory=dict)
+    tables: Mapping[str, TableSpec] = field(default_factory=dict)
 
     def with_sources_of(self, other: Blueprint) -> Blueprint:
         """This blueprint with ``other``'s source for each source it lacks, and ``other``'s
-        queues and buckets it does not have (a template made with ``kinesisEnabled=false`` has
-        no Kinesis source, but the demo shows both)."""
+        queues, buckets and tables it does not have (a template made with
+        ``kinesisEnabled=false`` has no Kinesis source, but the demo shows both)."""
         missing = {"sqs": self.sqs is None, "kinesis": self.kinesis is None}
         if not any(missing.values()):
             return self
@@ -178,6 +195,7 @@ class Blueprint:
             origin=dict(self.origin)
             | {source: other.origin.get(source, "") for source, lacks in missing.items() if lacks},
             buckets=dict(other.buckets) | dict(self.buckets),
+            tables=dict(other.tables) | dict(self.tables),
         )
 
     def without_origin_and_code(self) -> Blueprint:
@@ -225,9 +243,12 @@ def function_options(
     timeout_s: float,
     dead_letter_queue_url: object | None = None,
     dead_letter_bucket: object | None = None,
+    checkpoint_table: object | None = None,
+    checkpoint_ttl_seconds: int | None = None,
 ) -> dict[str, object]:
     """A forwarder function's option values by variable: the shared ones and those of its
-    source. The dead-letter queue and bucket apply only with ``invalid_records='dead-letter'``."""
+    source. The dead-letter queue and bucket apply only with ``invalid_records='dead-letter'``;
+    the checkpoint's table and TTL only with the delivery checkpoint."""
     options = dict(shared) | {
         "INVALID_RECORDS": invalid_records,
         "POWERTOOLS_SERVICE_NAME": f"{service_name}-{source}",
@@ -238,6 +259,9 @@ def function_options(
         options["DEAD_LETTER_QUEUE_URL"] = dead_letter_queue_url
         if dead_letter_bucket is not None:
             options["DEAD_LETTER_BUCKET"] = dead_letter_bucket
+    if checkpoint_table is not None:
+        options["CHECKPOINT_TABLE"] = checkpoint_table
+        options["CHECKPOINT_TTL_SECONDS"] = checkpoint_ttl_seconds
     return options
 
 
@@ -255,6 +279,7 @@ def export_blueprint(
     )
     bucket = FAILURE_STORE_BUCKET if dead_lettering else None
     queues: dict[str, QueueSpec] = {}
+    tables: dict[str, TableSpec] = {}
     sqs = kinesis = None
     if config.sqs is not None:
         sqs, sqs_queues = _sqs_source(config, config.sqs, bucket)
@@ -262,12 +287,17 @@ def export_blueprint(
     if config.kinesis is not None:
         kinesis, kinesis_queues = _kinesis_source(config, config.kinesis, bucket)
         queues |= kinesis_queues
+    for source in (sqs, kinesis):
+        table = source and source.function.environment.get("CHECKPOINT_TABLE")
+        if table:
+            tables[table["Ref"]] = TableSpec(table["Ref"])
     return Blueprint(
         queues=queues,
         sqs=sqs,
         kinesis=kinesis,
         origin={name: origin for name, source in (("sqs", sqs), ("kinesis", kinesis)) if source},
         buckets={bucket: BucketSpec(bucket)} if bucket else {},
+        tables=tables,
     )
 
 
@@ -278,7 +308,9 @@ def _function(
     invalid_records: str,
     dead_letter_queue: str | None,
     bucket: str | None,
+    checkpoint: tuple[str, int] | None,
 ) -> FunctionSpec:
+    """``checkpoint``: the table's logical id and the TTL, with the delivery checkpoint."""
     function = config.function
     options = function_options(
         shared_options(function),
@@ -289,12 +321,14 @@ def _function(
         timeout_s=function.timeout_seconds,
         dead_letter_queue_url=dead_letter_queue,
         dead_letter_bucket=bucket,
+        checkpoint_table=checkpoint and checkpoint[0],
+        checkpoint_ttl_seconds=checkpoint and checkpoint[1],
     )
     # References stay references: the template holds {"Ref": ...} for a queue's URL and a
     # bucket's name, and the local loop resolves them to its own.
     references = {
         variable: {"Ref": options.pop(variable)}
-        for variable in ("DEAD_LETTER_QUEUE_URL", "DEAD_LETTER_BUCKET")
+        for variable in ("DEAD_LETTER_QUEUE_URL", "DEAD_LETTER_BUCKET", "CHECKPOINT_TABLE")
         if variable in options
     }
     return FunctionSpec(
@@ -331,7 +365,13 @@ def _sqs_source(
         dead_letters = SQS_DEAD_LETTER_QUEUE
     if sqs.invalid_records == "dead-letter" and dead_letters not in queues:
         queues[dead_letters] = QueueSpec(dead_letters, fifo=fifo, content_based_deduplication=fifo)
-    function = _function(config, SQS_FUNCTION, "sqs", sqs.invalid_records, dead_letters, bucket)
+    checkpoint = None
+    if config.function.delivery_checkpoint:
+        retention = None if sqs.queue_arn else sqs.retention_days * 86400
+        checkpoint = (SQS_CHECKPOINT_TABLE, sqs_checkpoint_ttl(retention))
+    function = _function(
+        config, SQS_FUNCTION, "sqs", sqs.invalid_records, dead_letters, bucket, checkpoint
+    )
     mapping = SqsMappingSpec(
         batch_size=sqs.batch_size,
         batching_window_s=sqs.max_batching_window_seconds,
@@ -353,8 +393,19 @@ def _kinesis_source(
     else:
         shards = ON_DEMAND_SHARDS if kinesis.on_demand else kinesis.shard_count
         stream = StreamSpec(KINESIS_STREAM, shard_count=shards)
+    checkpoint = None
+    if config.function.delivery_checkpoint:
+        retention = None if kinesis.stream_arn else kinesis.retention_hours * 3600
+        ttl = kinesis_checkpoint_ttl(retention, kinesis.max_record_age_seconds)
+        checkpoint = (KINESIS_CHECKPOINT_TABLE, ttl)
     function = _function(
-        config, KINESIS_FUNCTION, "kinesis", kinesis.invalid_records, dead_letters, bucket
+        config,
+        KINESIS_FUNCTION,
+        "kinesis",
+        kinesis.invalid_records,
+        dead_letters,
+        bucket,
+        checkpoint,
     )
     mapping = KinesisMappingSpec(
         batch_size=kinesis.batch_size,

@@ -39,8 +39,10 @@ __all__ = [
     "KinesisConfig",
     "SqsConfig",
     "glob_to_regex",
+    "kinesis_checkpoint_ttl",
     "pattern_matches",
     "sqs_batching_defaults",
+    "sqs_checkpoint_ttl",
     "sqs_mapping_problems",
     "sqs_visibility_default",
 ]
@@ -93,6 +95,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "timeoutSeconds": 60,
     "logRetentionDays": 30,
     "tracing": True,
+    "deliveryCheckpoint": True,
     # Alarms.
     "alarmTopicArn": "",
     # The SQS source.
@@ -147,6 +150,31 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
 
 def pattern_matches(patterns: Sequence[str], name: str) -> bool:
     return any(glob_to_regex(p).match(name) for p in patterns)
+
+
+#: A checkpoint outlives the longest time its record can come back by this much.
+CHECKPOINT_MARGIN_SECONDS = 86400
+#: The longest SQS keeps a message and Kinesis a record: what an existing source may keep.
+SQS_MAX_RETENTION_SECONDS = 14 * 86400
+KINESIS_MAX_RETENTION_SECONDS = 8760 * 3600
+
+
+def sqs_checkpoint_ttl(retention_seconds: float | None) -> int:
+    """CHECKPOINT_TTL_SECONDS of an SQS function: the queue's retention (None, an existing
+    queue the app cannot read: the longest SQS allows) and a margin."""
+    return int(retention_seconds or SQS_MAX_RETENTION_SECONDS) + CHECKPOINT_MARGIN_SECONDS
+
+
+def kinesis_checkpoint_ttl(
+    retention_seconds: float | None, max_record_age_seconds: float | None
+) -> int:
+    """CHECKPOINT_TTL_SECONDS of a Kinesis function: no record comes back after the stream's
+    retention (None: an existing stream, at most 365 days) or the mapping's maximum record age,
+    whichever is shorter; and a margin."""
+    longest = retention_seconds or KINESIS_MAX_RETENTION_SECONDS
+    if max_record_age_seconds is not None and max_record_age_seconds >= 0:
+        longest = min(longest, max_record_age_seconds)
+    return int(longest) + CHECKPOINT_MARGIN_SECONDS
 
 
 def sqs_batching_defaults(fifo: bool) -> tuple[int, int]:
@@ -212,6 +240,9 @@ class FunctionConfig:
     tracing: bool
     service_name: str
     metrics_namespace: str
+    #: A DynamoDB table per function, so that a record delivered again sends only what has
+    #: not landed (``deliveryCheckpoint``).
+    delivery_checkpoint: bool
 
 
 @dataclass(frozen=True)
@@ -332,6 +363,7 @@ class _Reader:
             tracing=self.boolean("tracing"),
             service_name=values["POWERTOOLS_SERVICE_NAME"],  # type: ignore[arg-type]
             metrics_namespace=values["metrics_namespace"],  # type: ignore[arg-type]
+            delivery_checkpoint=self.boolean("deliveryCheckpoint"),
         )
 
     def _sqs(self, function: FunctionConfig) -> SqsConfig:

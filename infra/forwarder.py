@@ -14,6 +14,9 @@ safe defaults that a caller may override through a props dataclass:
   ``existing_stream``) and an event source mapping that bisects, bounds retries and record age,
   and sends what it gives up on to an on-failure queue; invalid records go to the function's own
   dead-letter queue so a poison record never blocks a shard.
+- :class:`DeliveryCheckpoint` (``infra.delivery_checkpoint``): each source construct makes one for
+  its function (``ForwarderFunctionProps.delivery_checkpoint``, on by default), a DynamoDB table
+  that lets a record delivered again send only the events that have not landed.
 
 What they create is exposed as read-only attributes (``queue``, ``function``, ``role``, the
 alarms...). Props are checked when made: every problem is reported at once, in one ``ValueError``.
@@ -27,6 +30,7 @@ Use them in your own app::
     ))
 """
 
+from infra.delivery_checkpoint import DeliveryCheckpoint
 from infra.function import RUNTIME, ForwarderFunction, ForwarderFunctionProps, log_group_arns
 from infra.kinesis_forwarder import (
     KINESIS_READ_ACTIONS,
@@ -39,6 +43,7 @@ __all__ = [
     "KINESIS_READ_ACTIONS",
     "RUNTIME",
     "SQS_CONSUME_ACTIONS",
+    "DeliveryCheckpoint",
     "ForwarderFunction",
     "ForwarderFunctionProps",
     "KinesisLogsForwarder",

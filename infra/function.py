@@ -20,6 +20,7 @@ from forwarder.settings import cross_check, environment, parse_options
 from infra.blueprint import function_options, shared_options
 from infra.bundling import HANDLER, forwarder_code
 from infra.config import INVALID_RECORDS_POLICIES, MIN_MEMORY_MB, NAG_PREFIX
+from infra.delivery_checkpoint import DeliveryCheckpoint
 from infra.failure_store import FailureStore
 from infra.parts import ALARM_PERIOD, alarm
 
@@ -81,6 +82,9 @@ class ForwarderFunctionProps:
     #: Each function's ``POWERTOOLS_SERVICE_NAME`` is this name plus ``-sqs`` or ``-kinesis``.
     service_name: str = "cloudwatch-logs-forwarder"
     metrics_namespace: str = "CloudWatchLogsForwarder"
+    #: A checkpoint table per function (``infra.delivery_checkpoint``): a record delivered again
+    #: sends only the events that have not landed. False: at-least-once, and no table.
+    delivery_checkpoint: bool = True
     #: The function's code; by default ``lambda_src`` bundled with pip (see ``infra.bundling``).
     code: lambda_.Code | None = None
 
@@ -109,6 +113,7 @@ class ForwarderFunction(Construct):
     ``invalid_records`` is the function's ``INVALID_RECORDS`` policy; with ``"dead-letter"`` a
     ``dead_letter_queue`` is required, and the role may send to it and nowhere else; a
     ``failure_store`` then takes the letters too large for SQS (``DEAD_LETTER_BUCKET``).
+    With a ``checkpoint`` the function reads and writes its table (``CHECKPOINT_TABLE``).
     """
 
     def __init__(
@@ -121,6 +126,7 @@ class ForwarderFunction(Construct):
         invalid_records: str = "fail",
         dead_letter_queue: sqs.IQueue | None = None,
         failure_store: FailureStore | None = None,
+        checkpoint: DeliveryCheckpoint | None = None,
         alarm_topic: sns.ITopic | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -151,6 +157,8 @@ class ForwarderFunction(Construct):
             timeout_s=props.timeout.to_seconds(),
             dead_letter_queue_url=dead_letter_queue.queue_url if dead_letter_queue else None,
             dead_letter_bucket=failure_store.bucket.bucket_name if failure_store else None,
+            checkpoint_table=checkpoint.table.table_name if checkpoint else None,
+            checkpoint_ttl_seconds=int(checkpoint.ttl.to_seconds()) if checkpoint else None,
         )
 
         self._function = lambda_.Function(
@@ -204,6 +212,8 @@ class ForwarderFunction(Construct):
                 )
             if failure_store is not None:
                 failure_store.grant_dead_letters(self.role)
+        if checkpoint is not None:
+            checkpoint.grant_checkpoints(self.role)
         self._acknowledge_wildcards()
 
         self._errors_alarm = alarm(

@@ -17,7 +17,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import INVALID_RECORDS_POLICIES
+from infra.config import INVALID_RECORDS_POLICIES, kinesis_checkpoint_ttl
+from infra.delivery_checkpoint import DeliveryCheckpoint
 from infra.failure_store import FailureStore
 from infra.function import ForwarderFunction, ForwarderFunctionProps
 from infra.parts import ALARM_PERIOD, alarm, failure_store_for, terminal_queue
@@ -33,6 +34,8 @@ KINESIS_READ_ACTIONS = (
     "kinesis:GetShardIterator",
     "kinesis:ListShards",
 )
+#: How long a stream the construct creates keeps a record, unless told otherwise.
+_RETENTION = Duration.hours(24)
 #: Settings of a stream the construct creates: they contradict an ``existing_stream``.
 _STREAM_SETTINGS = ("on_demand", "shard_count", "retention_period")
 
@@ -124,7 +127,7 @@ class KinesisLogsForwarder(Construct):
             if props.on_demand
             else kinesis.StreamMode.PROVISIONED,
             shard_count=None if props.on_demand else (props.shard_count or 1),
-            retention_period=props.retention_period or Duration.hours(24),
+            retention_period=props.retention_period or _RETENTION,
         )
 
         self._dead_letter_queue: sqs.Queue | None = None
@@ -133,6 +136,15 @@ class KinesisLogsForwarder(Construct):
         self._on_failure_queue = terminal_queue(self, "OnFailureQueue", fifo=False)
 
         self._failure_store = failure_store_for(self, props.invalid_records, props.failure_store)
+        self._checkpoint: DeliveryCheckpoint | None = None
+        if props.function.delivery_checkpoint:
+            # A record comes back until the stream drops it or the mapping finds it too old.
+            retention = None if props.existing_stream else (props.retention_period or _RETENTION)
+            age = props.max_record_age
+            ttl = kinesis_checkpoint_ttl(
+                retention and retention.to_seconds(), age and age.to_seconds()
+            )
+            self._checkpoint = DeliveryCheckpoint(self, "Checkpoint", ttl=Duration.seconds(ttl))
         self._forwarder = ForwarderFunction(
             self,
             "Forwarder",
@@ -141,6 +153,7 @@ class KinesisLogsForwarder(Construct):
             invalid_records=props.invalid_records,
             dead_letter_queue=self._dead_letter_queue,
             failure_store=self._failure_store,
+            checkpoint=self._checkpoint,
             alarm_topic=props.alarm_topic,
         )
 
@@ -222,6 +235,11 @@ class KinesisLogsForwarder(Construct):
     @property
     def failure_store(self) -> FailureStore | None:
         return self._failure_store
+
+    @property
+    def checkpoint(self) -> DeliveryCheckpoint | None:
+        """The delivery checkpoint's table (``function.delivery_checkpoint``)."""
+        return self._checkpoint
 
     @property
     def forwarder(self) -> ForwarderFunction:

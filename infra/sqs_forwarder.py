@@ -16,9 +16,11 @@ from constructs import Construct
 from infra.config import (
     INVALID_RECORDS_POLICIES,
     sqs_batching_defaults,
+    sqs_checkpoint_ttl,
     sqs_mapping_problems,
     sqs_visibility_default,
 )
+from infra.delivery_checkpoint import DeliveryCheckpoint
 from infra.failure_store import FailureStore
 from infra.function import ForwarderFunction, ForwarderFunctionProps
 from infra.parts import encrypted_queue, failure_store_for, terminal_queue, waiting_messages_alarm
@@ -34,6 +36,8 @@ _PROPS_NAMES = {
     "visibility": "visibility_timeout",
     "timeout": "function.timeout",
 }
+#: How long a queue the construct creates keeps a message, unless told otherwise.
+_RETENTION = Duration.days(4)
 #: Settings of a queue the construct creates: they contradict an ``existing_queue``.
 _QUEUE_SETTINGS = ("fifo", "max_receive_count", "visibility_timeout", "retention_period")
 
@@ -131,7 +135,7 @@ class SqsLogsForwarder(Construct):
                 self,
                 "Queue",
                 fifo=fifo,
-                retention=props.retention_period or Duration.days(4),
+                retention=props.retention_period or _RETENTION,
                 visibility_timeout=visibility,
                 dead_letter_queue=sqs.DeadLetterQueue(
                     queue=self._dead_letter_queue,
@@ -147,6 +151,12 @@ class SqsLogsForwarder(Construct):
             )
 
         self._failure_store = failure_store_for(self, props.invalid_records, props.failure_store)
+        self._checkpoint: DeliveryCheckpoint | None = None
+        if props.function.delivery_checkpoint:
+            # A message comes back for as long as its queue keeps it.
+            retention = None if props.existing_queue else (props.retention_period or _RETENTION)
+            ttl = sqs_checkpoint_ttl(retention and retention.to_seconds())
+            self._checkpoint = DeliveryCheckpoint(self, "Checkpoint", ttl=Duration.seconds(ttl))
         self._forwarder = ForwarderFunction(
             self,
             "Forwarder",
@@ -155,6 +165,7 @@ class SqsLogsForwarder(Construct):
             invalid_records=props.invalid_records,
             dead_letter_queue=self._invalid_records_queue,
             failure_store=self._failure_store,
+            checkpoint=self._checkpoint,
             alarm_topic=props.alarm_topic,
         )
 
@@ -219,6 +230,11 @@ class SqsLogsForwarder(Construct):
     @property
     def failure_store(self) -> FailureStore | None:
         return self._failure_store
+
+    @property
+    def checkpoint(self) -> DeliveryCheckpoint | None:
+        """The delivery checkpoint's table (``function.delivery_checkpoint``)."""
+        return self._checkpoint
 
     @property
     def forwarder(self) -> ForwarderFunction:

@@ -64,6 +64,7 @@ def function_props(config: FunctionConfig, code: lambda_.Code | None) -> Forward
         tracing=config.tracing,
         service_name=config.service_name,
         metrics_namespace=config.metrics_namespace,
+        delivery_checkpoint=config.delivery_checkpoint,
         code=code,
     )
 

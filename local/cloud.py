@@ -1,5 +1,5 @@
-"""The local endpoints as one thing: moto in server mode for SQS, Kinesis, S3 and CloudWatch
-Logs, and the strict CloudWatch Logs layer in front of moto's CloudWatch Logs.
+"""The local endpoints as one thing: moto in server mode for SQS, Kinesis, S3, DynamoDB and
+CloudWatch Logs, and the strict CloudWatch Logs layer in front of moto's CloudWatch Logs.
 
 The function reaches CloudWatch Logs through the strict layer (so every request it sends is
 checked as the real service would check it) and SQS directly at moto; the event source mappings
@@ -52,7 +52,8 @@ class Endpoints:
 
     def function_environment(self) -> dict[str, str]:
         """The variables that point a function (botocore) at these endpoints: CloudWatch Logs
-        through the strict layer, SQS, Kinesis and S3 at moto; dummy credentials; the region."""
+        through the strict layer, SQS, Kinesis, S3 and DynamoDB at moto; dummy credentials; the
+        region."""
         return CREDENTIALS | {
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -60,6 +61,7 @@ class Endpoints:
             "AWS_ENDPOINT_URL_SQS": self.moto_url,
             "AWS_ENDPOINT_URL_KINESIS": self.moto_url,
             "AWS_ENDPOINT_URL_S3": self.moto_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.moto_url,
         }
 
 

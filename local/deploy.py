@@ -1,8 +1,8 @@
-"""Create a blueprint's queues, streams and buckets on the local endpoints, and resolve the
+"""Create a blueprint's queues, streams, buckets and tables on the local endpoints, and resolve the
 template's references (``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::Join``) to the local values.
 
-Each queue, stream and bucket is named ``<prefix>-<logical id without the CDK hash>``, so several
-deployments (one per test) can share one moto server.
+Each queue, stream, bucket and table is named ``<prefix>-<logical id without the CDK hash>``,
+so several deployments (one per test) can share one moto server.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from forwarder.checkpoints import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from infra.blueprint import Blueprint, FunctionSpec
 from local.cloud import Endpoints
 from local.template import short_name
@@ -49,9 +50,16 @@ class LocalBucket:
         return f"arn:aws:s3:::{self.name}"
 
 
+@dataclass(frozen=True, slots=True)
+class LocalTable:
+    logical_id: str
+    name: str
+    arn: str
+
+
 @dataclass(slots=True)
 class Deployment:
-    """The local counterpart of every queue, stream and bucket of a blueprint."""
+    """The local counterpart of every queue, stream, bucket and table of a blueprint."""
 
     endpoints: Endpoints
     blueprint: Blueprint
@@ -59,6 +67,7 @@ class Deployment:
     queues: dict[str, LocalQueue] = field(default_factory=dict)
     streams: dict[str, LocalStream] = field(default_factory=dict)
     buckets: dict[str, LocalBucket] = field(default_factory=dict)
+    tables: dict[str, LocalTable] = field(default_factory=dict)
 
     @classmethod
     def create(cls, endpoints: Endpoints, blueprint: Blueprint, prefix: str) -> Deployment:
@@ -109,6 +118,12 @@ class Deployment:
                 deployment.buckets[bucket.logical_id] = LocalBucket(
                     bucket.logical_id, name.strip("-")
                 )
+        if blueprint.tables:
+            dynamodb = endpoints.client("dynamodb")
+            for table in blueprint.tables.values():
+                name = _resource_name(prefix, table.logical_id, 255)
+                arn = create_checkpoint_table(dynamodb, name)
+                deployment.tables[table.logical_id] = LocalTable(table.logical_id, name, arn)
         return deployment
 
     def bucket(self, logical_id: str) -> LocalBucket:
@@ -189,6 +204,8 @@ class Deployment:
             return self.streams[name].name
         if name in self.buckets:
             return self.buckets[name].name
+        if name in self.tables:
+            return self.tables[name].name
         raise UnresolvableReference(f"{name!r} has no local counterpart")
 
     def _attribute(self, target: str, attribute: str) -> str:
@@ -199,11 +216,35 @@ class Deployment:
             values = {"Arn": self.streams[target].arn}
         elif target in self.buckets:
             values = {"Arn": self.buckets[target].arn}
+        elif target in self.tables:
+            values = {"Arn": self.tables[target].arn}
         else:
             raise UnresolvableReference(f"{target!r} has no local counterpart")
         if attribute not in values:
             raise UnresolvableReference(f"{target}.{attribute} is not emulated")
         return values[attribute]
+
+
+def create_checkpoint_table(dynamodb: Any, name: str) -> str:
+    """A delivery-checkpoint table as ``infra.delivery_checkpoint`` makes it (string keys,
+    on-demand, TTL on); its ARN. moto's tables are ACTIVE at once."""
+    created = dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+    return str(created["TableDescription"]["TableArn"])
 
 
 def _resource_name(prefix: str, logical_id: str, limit: int) -> str:

@@ -38,6 +38,7 @@ from infra.blueprint import (
     SqsMappingSpec,
     SqsSource,
     StreamSpec,
+    TableSpec,
     arn_resource_name,
 )
 
@@ -111,7 +112,12 @@ def read_blueprint(template_path: Path) -> Blueprint:
         for logical_id, resource in resources.items()
         if resource.get("Type") == "AWS::S3::Bucket"
     }
-    return Blueprint(queues, sqs, kinesis, origin, buckets)
+    tables = {
+        short_name(logical_id): TableSpec(short_name(logical_id))
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::DynamoDB::Table"
+    }
+    return Blueprint(queues, sqs, kinesis, origin, buckets, tables)
 
 
 class _TemplateReader:

@@ -21,6 +21,7 @@ import boto3
 import pytest
 
 from forwarder.settings import VARIABLES
+from local.deploy import create_checkpoint_table
 from local.endpoints import MotoServer
 from local.strict_logs import StrictLogsProxy
 
@@ -107,18 +108,7 @@ def dynamodb(moto_server: MotoServer, aws_endpoints: None) -> Any:
 def checkpoint_table(dynamodb: Any) -> str:
     """A fresh delivery-checkpoint table, keyed as the CDK app makes it."""
     name = f"checkpoints-{uuid.uuid4().hex[:12]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_checkpoint_table(dynamodb, name)
     return name
 
 

@@ -1,10 +1,11 @@
 """The delivery checkpoint's store: a DynamoDB table (``CHECKPOINT_TABLE``). I/O only; what
 to read and write is decided in ``checkpoints``.
 
-Items: ``pk`` and ``sk`` (strings), ``landed`` (the checkpoint's text) and ``expires`` (epoch
-seconds, the table's TTL attribute). The store never costs a record: a call that fails, times
-out or answers something unreadable is a problem in the ledger (logged and counted), and the
-batch goes on as if nothing were known, which may cost a duplicate and never a loss.
+Items: ``checkpoints.PARTITION_KEY`` and ``SORT_KEY`` (strings), ``LANDED_ATTRIBUTE`` (the
+checkpoint's text) and ``TTL_ATTRIBUTE`` (epoch seconds). The store never costs a record: a
+call that fails, times out or answers something unreadable is a problem in the ledger (logged
+and counted), and the batch goes on as if nothing were known, which may cost a duplicate and
+never a loss.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ if TYPE_CHECKING:  # the stubs are a dev dependency only, never in the asset
 
 from forwarder.checkpoints import (
     KINESIS_ITEMS_READ,
+    LANDED_ATTRIBUTE,
+    PARTITION_KEY,
+    SORT_KEY,
     SQS_SORT,
+    TTL_ATTRIBUTE,
     Checkpoint,
     CheckpointKey,
     Ledger,
@@ -106,10 +111,10 @@ class CheckpointStore:
             {
                 "PutRequest": {
                     "Item": {
-                        "pk": {"S": c.key.partition},
-                        "sk": {"S": c.key.sort},
-                        "landed": {"S": c.encode()},
-                        "expires": {"N": expires},
+                        PARTITION_KEY: {"S": c.key.partition},
+                        SORT_KEY: {"S": c.key.sort},
+                        LANDED_ATTRIBUTE: {"S": c.encode()},
+                        TTL_ATTRIBUTE: {"N": expires},
                     }
                 }
             }
@@ -136,7 +141,9 @@ class CheckpointStore:
     def _get(self, keys: Sequence[CheckpointKey], ledger: Ledger) -> list[Checkpoint]:
         request: dict[str, Any] = {
             self._table: {
-                "Keys": [{"pk": {"S": k.partition}, "sk": {"S": k.sort}} for k in keys],
+                "Keys": [
+                    {PARTITION_KEY: {"S": k.partition}, SORT_KEY: {"S": k.sort}} for k in keys
+                ],
                 "ConsistentRead": True,
             }
         }
@@ -156,7 +163,7 @@ class CheckpointStore:
         try:
             response = self._client.query(
                 TableName=self._table,
-                KeyConditionExpression="pk = :shard AND sk <= :last",
+                KeyConditionExpression=f"{PARTITION_KEY} = :shard AND {SORT_KEY} <= :last",
                 ExpressionAttributeValues={
                     ":shard": {"S": shard.partition},
                     ":last": {"S": shard.last},
@@ -175,8 +182,8 @@ class CheckpointStore:
         for item in items:
             ledger.items_read += 1
             try:
-                key = CheckpointKey(item["pk"]["S"], item["sk"]["S"])
-                found.append(Checkpoint.decode(key, item["landed"]["S"]))
+                key = CheckpointKey(item[PARTITION_KEY]["S"], item[SORT_KEY]["S"])
+                found.append(Checkpoint.decode(key, item[LANDED_ATTRIBUTE]["S"]))
             except (KeyError, TypeError, ValueError) as error:
                 ledger.problems.append(f"checkpoint item unreadable, ignored: {error!r}"[:300])
         return found

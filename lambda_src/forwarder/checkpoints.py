@@ -29,6 +29,10 @@ from forwarder.fates import Fate, RecordFate
 from forwarder.model import DecodedRecord, InvalidRecord, RequestOutcome, SourceRecord
 from forwarder.sources import KINESIS, SQS
 
+#: The table's item: string keys ``pk`` and ``sk``, the checkpoint's text, and the epoch second it
+#: expires (the table's TTL attribute). ``checkpoint_store`` reads and writes these;
+#: ``infra.delivery_checkpoint`` and ``local.deploy`` create tables with them.
+PARTITION_KEY, SORT_KEY, LANDED_ATTRIBUTE, TTL_ATTRIBUTE = "pk", "sk", "landed", "expires"
 #: Kinesis sequence numbers are decimal strings "0|([1-9]\d{0,128})" (service model); padded,
 #: they sort as numbers.
 _SEQUENCE_WIDTH = 129

@@ -183,10 +183,42 @@ def test_what_the_constructs_create_is_read_only():
         (sqs_forwarder.forwarder, "errors_alarm"),
         (kinesis_forwarder, "stream"),
         (kinesis_forwarder, "on_failure_queue"),
+        (sqs_forwarder, "checkpoint"),
+        (kinesis_forwarder.checkpoint, "table"),
     ):
         assert getattr(construct, attribute) is not None
         with pytest.raises(AttributeError):
             setattr(construct, attribute, None)
+
+
+def test_each_function_has_a_checkpoint_table_unless_told_not_to():
+    stack = new_stack()
+    with_one = SqsLogsForwarder(
+        stack, "With", props=SqsLogsForwarderProps(function=function_props())
+    )
+    without = KinesisLogsForwarder(
+        stack,
+        "Without",
+        props=KinesisLogsForwarderProps(
+            function=ForwarderFunctionProps(
+                allowed_log_groups=("/app/*",),
+                delivery_checkpoint=False,
+                code=lambda_.Code.from_inline("def handler(e, c): ..."),
+            )
+        ),
+    )
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::DynamoDB::Table", 1)
+    assert without.checkpoint is None
+    assert with_one.checkpoint is not None
+    functions = template.find_resources("AWS::Lambda::Function")
+    variables = {
+        logical_id: f["Properties"]["Environment"]["Variables"]
+        for logical_id, f in functions.items()
+    }
+    (with_table,) = [v for v in variables.values() if "CHECKPOINT_TABLE" in v]
+    assert with_table["CHECKPOINT_TTL_SECONDS"] == str(5 * 86400)
+    assert len(variables) == 2
 
 
 def test_each_retention_in_days_renders_as_those_days():

@@ -106,7 +106,9 @@ def function_environment(synth, variant: str, logical_id: str) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
-def test_the_handler_accepts_every_sample_event(path, synth, load_handler, strict, logs, sqs, s3):
+def test_the_handler_accepts_every_sample_event(
+    path, synth, load_handler, strict, logs, sqs, s3, checkpoint_table
+):
     from local.lambda_events import LambdaContext, failed_ids
     from local.readback import read_stream as read_events
 
@@ -120,6 +122,8 @@ def test_the_handler_accepts_every_sample_event(path, synth, load_handler, stric
         if key == "DEAD_LETTER_BUCKET":
             value = f"sample-events-{logical_id.lower()}"
             s3.create_bucket(Bucket=value)
+        if key == "CHECKPOINT_TABLE":
+            value = checkpoint_table
         assert isinstance(value, str), f"{key} is not a plain string in the template"
         env[key] = value
     event = generate.refreshed(json.loads(path.read_text()))

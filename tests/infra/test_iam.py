@@ -131,6 +131,9 @@ def test_only_the_actions_the_mappings_need(synth, variant):
         "kinesis:ListShards",
         "kms:Decrypt",
         "s3:PutObject",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Query",
     }
     assert actions <= allowed
     for role in s.resources("AWS::IAM::Role").values():
@@ -142,3 +145,37 @@ def test_only_the_actions_the_mappings_need(synth, variant):
                 "Principal": {"Service": "lambda.amazonaws.com"},
             }
         ]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_function_reaches_only_its_own_checkpoint_table_and_only_its_item_calls(
+    synth, variant
+):
+    s = synth(**VARIANTS[variant])
+    tables = s.resources("AWS::DynamoDB::Table")
+    dynamodb = [
+        st
+        for st in s.policy_statements()
+        if any(a.startswith("dynamodb:") for a in as_list(st["Action"]))
+    ]
+    # One table and one statement per function, each on a different table.
+    assert len(dynamodb) == len(tables) == len(s.resources("AWS::Lambda::Function"))
+    reached = set()
+    for statement in dynamodb:
+        assert statement["Sid"] == "DeliveryCheckpoint"
+        assert sorted(statement["Action"]) == [
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:Query",
+        ]
+        (table,) = statement["Resource"]["Fn::GetAtt"][:1]
+        assert statement["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+        reached.add(table)
+    assert reached == set(tables)
+
+
+def test_no_checkpoint_no_table_and_no_dynamodb_permission(synth):
+    s = synth(deliveryCheckpoint=False, kinesisEnabled=True)
+    assert s.resources("AWS::DynamoDB::Table") == {}
+    actions = {a for st in s.policy_statements() for a in as_list(st["Action"])}
+    assert not {a for a in actions if a.startswith("dynamodb:")}

@@ -127,7 +127,52 @@ def test_function_environment_is_what_the_forwarder_reads(default):
         "POWERTOOLS_METRICS_NAMESPACE": "CloudWatchLogsForwarder",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "TIME_RESERVE_MS": "3000",
+        "CHECKPOINT_TABLE": {"Ref": default.one("AWS::DynamoDB::Table", "/Sqs/")[0]},
+        # The queue keeps a message 4 days; a day of margin.
+        "CHECKPOINT_TTL_SECONDS": str(5 * 86400),
     }
+
+
+def test_the_checkpoint_table_is_on_demand_encrypted_recoverable_and_expires(default):
+    _, table = default.one("AWS::DynamoDB::Table", "/Sqs/Checkpoint/")
+    assert table["Properties"] == {
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "TimeToLiveSpecification": {"AttributeName": "expires", "Enabled": True},
+        # Encrypted at rest all the same, with the AWS owned key: no KMS key to pay for.
+        "SSESpecification": {"SSEEnabled": False},
+    }
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Delete"
+
+
+@pytest.mark.parametrize(
+    ("variant", "function", "ttl"),
+    [
+        ("default", "SqsFunction", 4 * 86400 + 86400),  # the queue's 4 days
+        ("existing-queue", "SqsFunction", 14 * 86400 + 86400),  # the longest SQS keeps one
+        ("kinesis", "KinesisFunction", 3600 + 86400),  # the mapping's 1 h maximum record age
+        ("options", "KinesisFunction", 3600 + 86400),
+        ("existing-stream", "KinesisFunction", 3600 + 86400),
+    ],
+)
+def test_a_checkpoint_outlives_the_longest_a_record_can_come_back(synth, variant, function, ttl):
+    s = synth(**VARIANTS[variant])
+    variables = s.json["Resources"][function]["Properties"]["Environment"]["Variables"]
+    assert variables["CHECKPOINT_TTL_SECONDS"] == str(ttl)
+
+
+def test_without_a_record_age_limit_a_kinesis_checkpoint_lasts_the_stream_retention(synth):
+    s = synth(kinesisEnabled=True, kinesisMaxRecordAgeSeconds=-1, kinesisRetentionHours=48)
+    variables = s.json["Resources"]["KinesisFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["CHECKPOINT_TTL_SECONDS"] == str(48 * 3600 + 86400)
 
 
 def test_queue_and_dead_letter_queue_are_encrypted_and_redriven(default):
@@ -205,6 +250,13 @@ def test_role_has_no_managed_policies_and_exact_statements(default):
         "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
         "Resource": getatt_arn(queue_id),
     }
+    table_id, _ = default.one("AWS::DynamoDB::Table", "/Sqs/")
+    assert statement(statements, "DeliveryCheckpoint") == {
+        "Sid": "DeliveryCheckpoint",
+        "Effect": "Allow",
+        "Action": ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:Query"],
+        "Resource": getatt_arn(table_id),
+    }
     xray = [s for s in statements if "Sid" not in s]
     assert xray == [
         {
@@ -213,7 +265,7 @@ def test_role_has_no_managed_policies_and_exact_statements(default):
             "Resource": "*",
         }
     ]
-    assert len(statements) == 4
+    assert len(statements) == 5
     assert not any("logs:CreateLogGroup" in as_list(s["Action"]) for s in statements)
 
 
