@@ -35,26 +35,40 @@ from forwarder.checkpoints import (
     Lookup,
     ShardRange,
 )
+from forwarder.dead_letters import RESPONSE_MS
 
 #: DynamoDB's own limits: BatchGetItem reads 100 keys a call, BatchWriteItem writes 25 items.
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
-#: Each call may take this long at most (one retry inside it, by botocore): the writes run in
-#: the time the function keeps back, after the dead letters.
-CALL_TIMEOUT_MS = 1_000
-#: A call starts only with this much time left before the invocation's end.
-MIN_TIME_LEFT_MS = CALL_TIMEOUT_MS + 250
+#: A read comes first, with time to spare: two attempts of at most 0.25 s to connect and 0.5 s to
+#: read, and botocore's backoff of up to 1 s between them.
+READ_CONNECT_S, READ_S, READ_ATTEMPTS = 0.25, 0.5, 2
+READ_CALL_MS = round(READ_ATTEMPTS * (READ_CONNECT_S + READ_S) * 1000) + 1000
+#: A write runs in the time the function keeps back (``TIME_RESERVE_MS``), after the dead
+#: letters: one attempt, 0.2 s to connect and 0.4 s to read, so that it fits beside the
+#: response in the quarter of a 4 s timeout. A write that fails costs at most a duplicate; a
+#: retry would only risk the response.
+WRITE_CONNECT_S, WRITE_S = 0.2, 0.4
+WRITE_CALL_MS = round((WRITE_CONNECT_S + WRITE_S) * 1000)
 #: What the environment remembers of the checkpoints it wrote, before it forgets them all.
 _MAX_REMEMBERED_SHARDS = 1024
 
 
-def make_dynamodb_client() -> DynamoDBClient:
-    """The table's client: two attempts in all, short timeouts (the endpoint comes from botocore:
-    ``AWS_ENDPOINT_URL_DYNAMODB``)."""
-    config = Config(
-        retries={"mode": "standard", "total_max_attempts": 2},
-        connect_timeout=CALL_TIMEOUT_MS / 4000,
-        read_timeout=CALL_TIMEOUT_MS / 2000,
+def make_dynamodb_client(*, for_writes: bool) -> DynamoDBClient:
+    """A client of the table, bounded as above for reads or for writes (the endpoint comes from
+    botocore: ``AWS_ENDPOINT_URL_DYNAMODB``)."""
+    config = (
+        Config(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=WRITE_CONNECT_S,
+            read_timeout=WRITE_S,
+        )
+        if for_writes
+        else Config(
+            retries={"mode": "standard", "total_max_attempts": READ_ATTEMPTS},
+            connect_timeout=READ_CONNECT_S,
+            read_timeout=READ_S,
+        )
     )
     return boto3.client("dynamodb", config=config)
 
@@ -69,9 +83,13 @@ class CheckpointStore:
         table: str,
         *,
         ttl_seconds: int,
+        writer: DynamoDBClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``client`` reads, and writes too unless a ``writer`` is given (the handler gives
+        one bounded for the time reserve)."""
         self._client = client
+        self._writer = writer or client
         self._table = table
         self._ttl_seconds = ttl_seconds
         self._clock = clock
@@ -85,16 +103,19 @@ class CheckpointStore:
         found: list[Checkpoint] = []
         keys = list(lookup.items)
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            if not self._time_for_a_call(remaining_ms, ledger, "read"):
-                return found
-            found += self._get(keys[start : start + BATCH_GET_KEYS], ledger)
+            chunk = keys[start : start + BATCH_GET_KEYS]
+            if not self._time_for_a_call(remaining_ms, READ_CALL_MS, ledger, "read"):
+                ledger.unread.update(key.partition for key in keys[start:])
+                break
+            found += self._get(chunk, ledger)
         for shard in lookup.shards:
             mine = self._written.get(shard.partition)
             if mine and mine[0].key.sort == shard.first:
                 found += mine  # the whole batch again, in the environment that wrote it
                 continue
-            if not self._time_for_a_call(remaining_ms, ledger, "read"):
-                return found
+            if not self._time_for_a_call(remaining_ms, READ_CALL_MS, ledger, "read"):
+                ledger.unread.add(shard.partition)
+                continue
             found += self._query(shard, ledger)
         return found
 
@@ -121,21 +142,25 @@ class CheckpointStore:
             for c in checkpoints
         ]
         for start in range(0, len(items), BATCH_WRITE_ITEMS):
-            if not self._time_for_a_call(remaining_ms, ledger, "write"):
-                return
             chunk = items[start : start + BATCH_WRITE_ITEMS]
+            if not self._time_for_a_call(remaining_ms, WRITE_CALL_MS, ledger, "write"):
+                ledger.events_unremembered += _events(checkpoints[start:])
+                break
             try:
-                response = self._client.batch_write_item(RequestItems={self._table: chunk})
+                response = self._writer.batch_write_item(RequestItems={self._table: chunk})
             except (ClientError, BotoCoreError) as error:
                 ledger.problems.append(f"checkpoint write failed: {_describe(error)}")
+                ledger.events_unremembered += _events(checkpoints[start : start + len(chunk)])
                 continue
-            unprocessed = len(response.get("UnprocessedItems", {}).get(self._table, []))
-            ledger.items_written += len(chunk) - unprocessed
+            unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
+            ledger.items_written += len(chunk) - len(unprocessed)
             if unprocessed:
                 ledger.problems.append(
-                    f"checkpoint write: {unprocessed} of {len(chunk)} items not processed "
+                    f"checkpoint write: {len(unprocessed)} of {len(chunk)} items not processed "
                     "(throttled)"
                 )
+                keys = {_item_key(request["PutRequest"]["Item"]) for request in unprocessed}
+                ledger.events_unremembered += _events([c for c in checkpoints if c.key in keys])
         self._remember_written(checkpoints)
 
     def _get(self, keys: Sequence[CheckpointKey], ledger: Ledger) -> list[Checkpoint]:
@@ -151,12 +176,14 @@ class CheckpointStore:
             response = self._client.batch_get_item(RequestItems=request)
         except (ClientError, BotoCoreError) as error:
             ledger.problems.append(f"checkpoint read failed: {_describe(error)}")
+            ledger.unread.update(key.partition for key in keys)
             return []
         pending = response.get("UnprocessedKeys", {}).get(self._table)
         if pending and pending.get("Keys"):
             ledger.problems.append(
                 f"checkpoint read: {len(pending['Keys'])} of {len(keys)} keys not processed"
             )
+            ledger.unread.update(_item_key(key).partition for key in pending["Keys"])
         return self._parse(response.get("Responses", {}).get(self._table, []), ledger)
 
     def _query(self, shard: ShardRange, ledger: Ledger) -> list[Checkpoint]:
@@ -174,6 +201,7 @@ class CheckpointStore:
             )
         except (ClientError, BotoCoreError) as error:
             ledger.problems.append(f"checkpoint read failed: {_describe(error)}")
+            ledger.unread.add(shard.partition)
             return []
         return self._parse(response.get("Items", []), ledger)
 
@@ -182,10 +210,13 @@ class CheckpointStore:
         for item in items:
             ledger.items_read += 1
             try:
-                key = CheckpointKey(item[PARTITION_KEY]["S"], item[SORT_KEY]["S"])
+                key = _item_key(item)
                 found.append(Checkpoint.decode(key, item[LANDED_ATTRIBUTE]["S"]))
             except (KeyError, TypeError, ValueError) as error:
                 ledger.problems.append(f"checkpoint item unreadable, ignored: {error!r}"[:300])
+                partition = item.get(PARTITION_KEY, {})
+                if isinstance(partition, dict) and isinstance(partition.get("S"), str):
+                    ledger.unread.add(partition["S"])
         return found
 
     def _remember_written(self, checkpoints: Sequence[Checkpoint]) -> None:
@@ -200,11 +231,23 @@ class CheckpointStore:
         self._written.update(by_shard)
 
     @staticmethod
-    def _time_for_a_call(remaining_ms: Callable[[], int], ledger: Ledger, what: str) -> bool:
-        if remaining_ms() >= MIN_TIME_LEFT_MS:
+    def _time_for_a_call(
+        remaining_ms: Callable[[], int], call_ms: int, ledger: Ledger, what: str
+    ) -> bool:
+        """A call starts only if it, and the time to answer, fit before the end."""
+        if remaining_ms() >= call_ms + RESPONSE_MS:
             return True
         ledger.problems.append(f"checkpoint {what} skipped: too little time left")
         return False
+
+
+def _item_key(item: Any) -> CheckpointKey:
+    return CheckpointKey(item[PARTITION_KEY]["S"], item[SORT_KEY]["S"])
+
+
+def _events(checkpoints: Sequence[Checkpoint]) -> int:
+    """The landed events ``checkpoints`` name."""
+    return sum(len(landed) for c in checkpoints for landed in c.landed.values())
 
 
 def _describe(error: Exception) -> str:

@@ -158,6 +158,11 @@ class Ledger:
     items_read: int = 0
     items_written: int = 0
     events_already_landed: int = 0
+    #: Landed events whose checkpoint could not be written: they may land again.
+    events_unremembered: int = 0
+    #: Partitions (an SQS record's, a Kinesis shard's) whose items could not be read: what
+    #: lands of their records now may have landed before.
+    unread: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
 
@@ -240,6 +245,21 @@ def landed_now(outcomes: Iterable[RequestOutcome], positions: Iterable[int]) -> 
     return landed
 
 
+def unchecked_events(
+    source: str,
+    records: Sequence[SourceRecord],
+    outcomes: Iterable[RequestOutcome],
+    unread: set[str],
+) -> int:
+    """Events landed now of records whose checkpoint could not be read: each may be a
+    duplicate, and the ledger says so."""
+    if not unread:
+        return 0
+    partition = _sqs_partition if source == SQS else _shard_partition
+    positions = [p for p, record in enumerate(records) if partition(record) in unread]
+    return sum(len(ordinals) for ordinals in landed_now(outcomes, positions).values())
+
+
 def to_remember(
     source: str,
     records: Sequence[SourceRecord],
@@ -316,7 +336,11 @@ def _ordinal(text: str) -> bool:
 
 
 def _sqs_key(record: SourceRecord) -> CheckpointKey:
-    return CheckpointKey(f"{record.source_arn}/{record.record_id}", SQS_SORT)
+    return CheckpointKey(_sqs_partition(record), SQS_SORT)
+
+
+def _sqs_partition(record: SourceRecord) -> str:
+    return f"{record.source_arn}/{record.record_id}"
 
 
 def _shard_partition(record: SourceRecord) -> str:

@@ -21,6 +21,7 @@ from forwarder.checkpoints import (
     lookup,
     recalled,
     to_remember,
+    unchecked_events,
     without_landed,
 )
 from forwarder.dead_letters import DeadLetter, DeadLetterQueue
@@ -212,6 +213,8 @@ def _report(
     counts["CheckpointItemsRead"] += ledger.items_read
     counts["CheckpointItemsWritten"] += ledger.items_written
     counts["CheckpointProblems"] += len(ledger.problems)
+    counts["EventsUnremembered"] += ledger.events_unremembered
+    counts["EventsUnchecked"] += unchecked_events(source, records, outcomes, ledger.unread)
     result.checkpoint_problems = ledger.problems
     for item in decoded:
         if isinstance(item, DecodedRecord):

@@ -154,8 +154,9 @@ class RequestOutcome:
     except for the events named by the service's ``rejectedLogEventsInfo`` indexes
     (``too_new_start`` inclusive; ``too_old_end`` and ``expired_end`` exclusive).
 
-    ``ambiguous``: a failure whose answer never came (the connection lost once the request was
-    on its way, or still in flight at the deadline): its events may have landed all the same.
+    ``ambiguous``: an attempt of the request got no answer (the connection lost once it was on
+    its way, a read timeout, still in flight at the deadline): its events may have landed even
+    if it failed, and twice if a later attempt was accepted.
     """
 
     request: PlannedRequest

@@ -4,10 +4,16 @@ It takes planned requests and returns, per request, what the service accepted an
 knows nothing about records. Retries of throttling, 5xx and connection errors are botocore's own
 (standard retry mode, configured in ``make_logs_client``); what still fails after them is reported
 as the request's failure.
+
+PutLogEvents has no idempotency token: an attempt whose answer never came (the connection lost
+once the request was on its way, a read timeout) may have been carried out, and botocore's retry
+of it lands its events a second time. Such a request is reported ``ambiguous``, whatever its
+final answer, so that every possible duplicate is named.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -34,6 +40,16 @@ _THROTTLING_CODES = frozenset(
 
 #: How many per-stream creation locks are kept across invocations before the map is cleared.
 _MAX_CREATION_LOCKS = 1024
+#: Per sending thread: whether an attempt of the current request got no answer.
+_ATTEMPTS = threading.local()
+
+
+def _note_unanswered_attempt(caught_exception: Exception | None = None, **_: Any) -> None:
+    """botocore's ``needs-retry`` hook, called after every attempt (before its retry handler,
+    whose decision it leaves alone): an attempt that failed for want of an answer, rather than
+    of a connection, may have been carried out."""
+    if caught_exception is not None and not isinstance(caught_exception, _NEVER_SENT):
+        _ATTEMPTS.unanswered = True
 
 
 def make_logs_client(
@@ -74,6 +90,9 @@ class LogsSender:
         create_log_groups: bool,
     ) -> None:
         self._client = client
+        client.meta.events.register_first(
+            "needs-retry.cloudwatch-logs.PutLogEvents", _note_unanswered_attempt
+        )
         self._pool = ThreadPoolExecutor(max_concurrent_requests, thread_name_prefix="put-logs")
         self._create_streams = create_log_streams
         self._create_groups = create_log_groups
@@ -114,6 +133,14 @@ class LogsSender:
         return outcomes
 
     def _send_one(self, request: PlannedRequest, deadline: Deadline) -> RequestOutcome:
+        """``_attempt`` the request, ambiguous if one of its attempts got no answer."""
+        _ATTEMPTS.unanswered = False
+        outcome = self._attempt(request, deadline)
+        if _ATTEMPTS.unanswered and not outcome.ambiguous:
+            return dataclasses.replace(outcome, ambiguous=True)
+        return outcome
+
+    def _attempt(self, request: PlannedRequest, deadline: Deadline) -> RequestOutcome:
         """Put the request; on a missing stream, create it (and its group, when allowed) and
         put once more. Every service error, wherever it arises, is classified by ``_failed``."""
         if not deadline.allows_request():
@@ -204,10 +231,14 @@ class LogsSender:
             return self._locks.setdefault((group, stream), threading.Lock())
 
 
+#: Errors of a request that never left: the connection could not be made.
+_NEVER_SENT = (EndpointConnectionError, ConnectTimeoutError)
+
+
 def _unreachable(request: PlannedRequest, error: BotoCoreError) -> RequestOutcome:
-    """A request without an answer. Ambiguous unless it never left: the connection could not
-    be made, so the service never saw it."""
-    never_sent = isinstance(error, EndpointConnectionError | ConnectTimeoutError)
+    """A request without an answer. Ambiguous unless it never left, so the service never saw
+    it."""
+    never_sent = isinstance(error, _NEVER_SENT)
     return RequestOutcome(request, Rejection.UNAVAILABLE, str(error), ambiguous=not never_sent)
 
 

@@ -13,6 +13,17 @@ from forwarder.forwarding import ForwardingResult
 _BYTES = frozenset({"BytesSent"})
 #: The first few checkpoint problems of an invocation are logged; the count is a metric.
 _PROBLEMS_LOGGED = 5
+#: Published only in an invocation that saw some: a custom metric costs by the hours it is
+#: published, and these are zero in almost every batch.
+_WHEN_SEEN = (
+    "EventsAmbiguous",
+    "EventsAlreadyLanded",
+    "EventsUnremembered",
+    "EventsUnchecked",
+    "CheckpointItemsRead",
+    "CheckpointItemsWritten",
+    "CheckpointProblems",
+)
 
 
 def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
@@ -54,14 +65,12 @@ def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
         "EventsSplit",
         "RequestsSent",
         "BytesSent",
-        "EventsAmbiguous",
-        "EventsAlreadyLanded",
-        "CheckpointItemsRead",
-        "CheckpointItemsWritten",
-        "CheckpointProblems",
     ):
         unit = MetricUnit.Bytes if name in _BYTES else MetricUnit.Count
         metrics.add_metric(name, unit, result.counts.get(name, 0))
+    for name in _WHEN_SEEN:
+        if result.counts.get(name):
+            metrics.add_metric(name, MetricUnit.Count, result.counts[name])
     for reason, count in result.rejected_events.items():
         metrics.add_metric(f"EventsRejected.{reason.value}", MetricUnit.Count, count)
     metrics.add_metric("EntityRejections", MetricUnit.Count, sum(result.entity_rejections.values()))

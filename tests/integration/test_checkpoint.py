@@ -177,6 +177,24 @@ def test_the_whole_kinesis_batch_again_after_the_deadline_lands_only_the_ambiguo
     )
 
 
+def test_an_answer_lost_after_the_call_is_named_ambiguous_though_the_retry_succeeded(
+    load_handler, strict, logs, log_group, capsys
+):
+    """PutLogEvents has no idempotency token: botocore's retry of a call whose answer was lost
+    lands its events again. The forwarder cannot prevent that; it names it."""
+    handler = load_handler(**ALLOW)
+    logs.create_log_stream(logGroupName=log_group, logStreamName="k")
+    strict.inject("PutLogEvents", "lose")
+    event = sqs_event([one_event(log_group, "k", "once or twice", now_ms())])
+
+    assert failed_ids(handler.handler(event, LambdaContext())) == []
+
+    assert landed_messages(logs, log_group, ["k"]) == Counter({"once or twice": 2})
+    summary = _summary(capsys.readouterr().out)
+    assert summary["events_ambiguous"] == 1
+    assert summary["events_forwarded"] == 1
+
+
 @pytest.mark.parametrize("fault", ["missing-table", "throttled", "garbage"])
 def test_a_checkpoint_that_fails_costs_at_most_a_duplicate_never_a_record(
     load_handler, strict, logs, log_group, checkpoint_table, dynamodb, fault, capsys
@@ -188,6 +206,7 @@ def test_a_checkpoint_that_fails_costs_at_most_a_duplicate_never_a_record(
         if fault == "throttled":
             store = module.forwarder._checkpoints
             store._client = _Throttled(store._client)
+            store._writer = _Throttled(store._writer)
         return module
 
     missing = f"{log_group}-later"
@@ -197,12 +216,14 @@ def test_a_checkpoint_that_fails_costs_at_most_a_duplicate_never_a_record(
     sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
 
     assert failed_ids(environment().handler(event, LambdaContext())) == sequence
+    # The tail landed; if that could not be written down, the ledger says it may land again.
+    first = _summary(capsys.readouterr().out)
+    assert first["events_unremembered"] == (0 if fault == "garbage" else 1)
     if fault == "garbage":
         for item in dynamodb.scan(TableName=checkpoint_table)["Items"]:
             item["landed"] = {"S": "{not json"}
             dynamodb.put_item(TableName=checkpoint_table, Item=item)
     logs.create_log_group(logGroupName=missing)
-    capsys.readouterr()
 
     retry = environment()  # another environment: it must read the table
     assert failed_ids(retry.handler(copy.deepcopy(event), LambdaContext())) == []
@@ -210,7 +231,11 @@ def test_a_checkpoint_that_fails_costs_at_most_a_duplicate_never_a_record(
     # Every record landed; the tail twice at worst, and the problem is in the summary.
     assert [m for _, m in read_events(logs, missing, "k")] == ["blocked"]
     assert landed_messages(logs, log_group, ["k"]) == Counter({"tail": 2})
-    assert _summary(capsys.readouterr().out)["checkpoint_problems"] >= 1
+    again = _summary(capsys.readouterr().out)
+    assert again["checkpoint_problems"] >= 1
+    # Sent without knowing what had landed, both records of the shard are named in the ledger
+    # (an upper bound): one of them was a duplicate.
+    assert again["events_unchecked"] == 2
 
 
 class _Throttled:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from botocore.exceptions import ClientError
+from botocore.hooks import HierarchicalEmitter
 
 from forwarder import sending
 from forwarder.model import Destination, LogEvent, PlannedRequest, Rejection
@@ -28,6 +30,7 @@ class ScriptedLogs:
     def __init__(self, **errors: list[ClientError]) -> None:
         self.errors = errors
         self.calls: list[str] = []
+        self.meta = SimpleNamespace(events=HierarchicalEmitter())
 
     def _answer(self, operation: str) -> dict[str, Any]:
         self.calls.append(operation)
