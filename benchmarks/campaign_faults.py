@@ -12,12 +12,17 @@ the call, answers lost after it, "stream does not exist", and latency spikes lon
 the function too little time (the functions get a 4 s timeout and keep 1 s in reserve, the
 production 60 s and 3 s scaled down, so that spikes of up to 3.5 s outlast the time left).
 
+The delivery checkpoint's DynamoDB calls (BatchGetItem, Query, BatchWriteItem) go through the
+same layer and meet the same mix of faults (but ``missing``).
+
 At the end every record must be accounted for exactly once (``local.ledger``): landed whole,
 or dead-lettered where its kind of failure belongs (the SQS dead-letter queue after redrive, the
 function's dead-letter queue, the Kinesis on-failure destination); lost = 0, and the strict
-layer refused no request. Duplicates (events that landed twice) are counted, not hidden: a lost
-answer, a request still in flight at the deadline, or a record retried whole after part of it
-landed, each lands some events again (at-least-once delivery).
+layer refused no request. Duplicates (events that landed twice) are counted, not hidden, and
+must be at most 0.5 % of the events and no more than the functions' own ledger names as
+possibly twice: events of a request whose answer never came (a lost answer, a request in flight
+at the deadline: ``EventsAmbiguous``), landed events whose checkpoint could not be written
+(``EventsUnremembered``) and events sent when it could not be read (``EventsUnchecked``).
 """
 
 from __future__ import annotations
@@ -56,6 +61,12 @@ RATES = {
     "delay": 0.025,
 }
 DELAY_S = (0.5, 3.5)
+#: The delivery checkpoint's calls, faulted as the CloudWatch Logs calls are.
+CHECKPOINT_OPERATIONS = frozenset({"BatchGetItem", "BatchWriteItem", "Query"})
+#: The most duplicate events the campaign accepts, as a share of the events sent.
+MAX_DUPLICATE_SHARE = 0.005
+#: What the functions' ledger names as possibly landed twice.
+POSSIBLY_TWICE = ("EventsAmbiguous", "EventsUnremembered", "EventsUnchecked")
 FUNCTION_TIMEOUT_S = 4
 TIME_RESERVE_MS = 1000
 DAY_MS = 24 * 3600 * 1000
@@ -79,6 +90,8 @@ class CampaignResult:
     faults_met: Counter[str]
     put_log_events: int
     create_log_stream: int
+    checkpoint_calls: Counter[str]
+    faults_by_operation: Counter[str]
     violations: list[str]
     metrics: Counter[str]
     drained: bool
@@ -153,8 +166,15 @@ def run_campaign(size: Size, seed: int = SEED, in_process: bool = False) -> Camp
         kinesis_retries=3,  # the CDK app's default (kinesisMaxRetryAttempts)
         timeout_s=FUNCTION_TIMEOUT_S,
     )
-    overrides = {s: {"TIME_RESERVE_MS": str(TIME_RESERVE_MS)} for s in ("sqs", "kinesis")}
     with LocalCloud() as cloud:
+        overrides = {
+            source: {
+                "TIME_RESERVE_MS": str(TIME_RESERVE_MS),
+                # The checkpoint's table through the strict layer, to meet its faults.
+                "AWS_ENDPOINT_URL_DYNAMODB": cloud.proxy.url,
+            }
+            for source in ("sqs", "kinesis")
+        }
         prefix = f"c{uuid.uuid4().hex[:8]}"
         deployment = Deployment.create(cloud.endpoints, blueprint, prefix)
         logs = cloud.endpoints.client("logs")
@@ -164,7 +184,8 @@ def run_campaign(size: Size, seed: int = SEED, in_process: bool = False) -> Camp
             f"  ... sent {len(records)} records in {time.monotonic() - started:.0f} s",
             file=sys.stderr,
         )
-        cloud.proxy.unleash(Chaos(RATES, delay_s=DELAY_S, seed=seed))
+        operations = Chaos(RATES).operations | CHECKPOINT_OPERATIONS
+        cloud.proxy.unleash(Chaos(RATES, operations=operations, delay_s=DELAY_S, seed=seed))
         progress = Progress(len(records))
         with Emulator(
             deployment, in_process=in_process, overrides=overrides, on_batch=progress
@@ -191,6 +212,10 @@ def run_campaign(size: Size, seed: int = SEED, in_process: bool = False) -> Camp
             faults_met=Counter(state.met),
             put_log_events=len(state.calls_of("PutLogEvents")),
             create_log_stream=len(state.calls_of("CreateLogStream")),
+            checkpoint_calls=Counter(
+                {name: len(state.calls_of(name)) for name in sorted(CHECKPOINT_OPERATIONS)}
+            ),
+            faults_by_operation=Counter(state.met_by_operation),
             violations=list(state.violations),
             metrics=metrics,
             drained=drained,
@@ -270,6 +295,9 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
     account = result.account
     faults = ", ".join(f"{n} {kind}" for kind, n in sorted(result.faults_met.items()))
     invocations = result.invocations["sqs"] + result.invocations["kinesis"]
+    possibly_twice = {name: result.metrics.get(name, 0) for name in POSSIBLY_TWICE}
+    duplicate_share = account.duplicate_events / max(account.events_sent, 1)
+    attributed = account.duplicate_events <= sum(possibly_twice.values())
     facts = {
         "sent": account.sent,
         "events_sent": account.events_sent,
@@ -287,6 +315,10 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
         "faults_met": dict(result.faults_met),
         "put_log_events": result.put_log_events,
         "create_log_stream": result.create_log_stream,
+        "checkpoint_calls": dict(result.checkpoint_calls),
+        "faults_by_operation": dict(result.faults_by_operation),
+        "possibly_twice": possibly_twice,
+        "duplicate_share": round(duplicate_share, 5),
         "violations": result.violations,
         "drained": result.drained,
         "elapsed_s": round(result.elapsed_s, 1),
@@ -295,21 +327,43 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
     for line in account.lines():
         print(f"  faults: {line}")
     ok = account.ok and result.drained and not result.violations
+    named = ", ".join(
+        f"{n} {name.removeprefix('Events').lower()}" for name, n in possibly_twice.items()
+    )
+    dynamodb = ", ".join(f"{n} {name}" for name, n in result.checkpoint_calls.items())
+    by_source = ", ".join(f"{n} {s}" for s, n in sorted(account.duplicates_by_source.items()))
     return [
         Row(
             "faults",
             f"{account.sent} records, {invocations} invocations, seeded faults: {faults}",
             f"lost {account.lost}; landed {account.outcomes[Outcome.LANDED]}, dead-lettered "
             f"{account.outcomes[Outcome.DEAD_LETTERED]} ({account.poison} poison, "
-            f"{account.valid_dead_lettered} valid); duplicate events "
-            f"{account.duplicate_events} of {account.events_sent}",
-            f"{result.put_log_events} PutLogEvents, {result.create_log_stream} CreateLogStream; "
-            f"refused {len(result.violations)}; {result.elapsed_s:.0f} s",
+            f"{account.valid_dead_lettered} valid)",
+            f"{result.put_log_events} PutLogEvents, {result.create_log_stream} CreateLogStream, "
+            f"{dynamodb}; refused {len(result.violations)}; {result.elapsed_s:.0f} s",
             None,
             "lost 0, each record once",
             ok,
             facts,
-        )
+        ),
+        Row(
+            "duplicates",
+            "the same campaign: events that landed more than once",
+            f"{account.duplicate_events} of {account.events_sent} ({by_source}); the functions' "
+            f"ledger names {named}",
+            f"{MAX_DUPLICATE_SHARE:.1%} of the events: "
+            f"{round(MAX_DUPLICATE_SHARE * account.events_sent)}",
+            duplicate_share / MAX_DUPLICATE_SHARE,
+            "<= 0.5 %, each named",
+            duplicate_share <= MAX_DUPLICATE_SHARE and attributed,
+            {
+                "duplicate_events": account.duplicate_events,
+                "events_sent": account.events_sent,
+                "share": round(duplicate_share, 5),
+                "possibly_twice": possibly_twice,
+                "named": attributed,
+            },
+        ),
     ]
 
 

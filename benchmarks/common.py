@@ -182,13 +182,19 @@ def machine() -> dict[str, Any]:
 def run_alone(
     run: Callable[..., list[Row]], doc: str | None, argv: list[str] | None = None
 ) -> None:
-    """``python -m benchmarks.NAME [--quick] [--out DIR]``: one benchmark, its table printed."""
+    """``python -m benchmarks.NAME [--quick] [--out DIR]``: one benchmark, its table printed;
+    with ``--out``, its rows and facts also written to ``DIR/results.json`` (the full run's
+    results stay as they are)."""
     import argparse
 
     from benchmarks import RESULTS
 
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    print(format_table(run(args.quick, args.out)))
+    rows = run(args.quick, args.out or RESULTS)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_results(rows, args.out, machine())
+    print(format_table(rows))

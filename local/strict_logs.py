@@ -5,14 +5,18 @@ batches over 1,048,576 bytes, events over 1 MB and spans over 24 h; its rejectio
 by one; it never reports expired events or rejected entities. This proxy, on 127.0.0.1, refuses
 every PutLogEvents request the real service would refuse (and records the violation, so a test
 can fail on it), answers rejections with the real service's indexes, forwards only the accepted
-events to moto, and passes every other call through untouched.
+events to moto, and passes every other call through untouched. Other services of the JSON
+protocol may be sent through it too (the fault campaign sends the delivery checkpoint's DynamoDB
+calls), so that their calls meet faults as well; an operation is named without its service's
+prefix (``PutLogEvents``, ``BatchWriteItem``).
 
 Faults are injected per operation, in order (``inject``), or drawn at random from a seeded
 ``Chaos`` mix: ``throttle`` (400 ThrottlingException), ``unavailable`` (503
 ServiceUnavailableException), ``drop`` (connection closed before the call is carried out),
 ``lose`` (the call is carried out, then the connection closes with no answer: the client cannot
 know it succeeded), ``missing`` (400 ResourceNotFoundException, as for a stream that is not
-there) and ``delay`` (the answer comes ``seconds`` late). ``state.met`` counts the faults met.
+there) and ``delay`` (the answer comes ``seconds`` late). ``state.met`` counts the faults met,
+``state.met_by_operation`` the calls that met one.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class StrictState:
     chaos: Chaos | None = None
     chaos_rng: random.Random = field(default_factory=random.Random)
     met: Counter[str] = field(default_factory=Counter)  # faults met, by kind
+    met_by_operation: Counter[str] = field(default_factory=Counter)
     reject_entities: str | None = None  # errorType to answer for every request with an entity
     in_flight: int = 0  # PutLogEvents calls being answered now, and the most at once
     max_in_flight: int = 0
@@ -142,6 +147,7 @@ class StrictLogsProxy:
             self.state.faults.clear()
             self.state.chaos = None
             self.state.met.clear()
+            self.state.met_by_operation.clear()
             self.state.reject_entities = None
             self.state.max_in_flight = 0
 
@@ -225,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         target = self.headers.get("X-Amz-Target", "")
-        operation = target.removeprefix(TARGET_PREFIX)
+        operation = target.rpartition(".")[2]  # Logs_20140328.PutLogEvents, DynamoDB_20120810.…
         document = json.loads(body or b"{}") if target else {}
         with self.state.lock:
             self.state.calls.append((operation, document))
@@ -235,6 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
                 fault = self.state.chaos.draw(self.state.chaos_rng, operation)
             if fault is not None:
                 self.state.met[fault.kind] += 1
+                self.state.met_by_operation[operation] += 1
             self._counted = operation == "PutLogEvents"
             if self._counted:
                 self.state.in_flight += 1

@@ -55,6 +55,7 @@ def test_every_benchmark_ran_and_printed_its_table(smoke):
         "cold start",
         "memory",
         "faults",
+        "duplicates",
         "load",
     }
     assert "| benchmark" in smoke["stdout"]
@@ -130,6 +131,11 @@ def test_the_fault_campaign_met_every_fault_and_lost_nothing(smoke):
     assert outcomes["landed"] > 0.9 * facts["sent"]
     assert facts["poison_landed"] == 0
     assert row["met"] is True
+    # The checkpoint's calls met faults too, and every duplicate is one the functions named.
+    assert set(facts["faults_by_operation"]) & {"BatchGetItem", "BatchWriteItem", "Query"}
+    (duplicates,) = rows(smoke, "duplicates")
+    assert duplicates["facts"]["duplicate_events"] == facts["duplicate_events"]
+    assert duplicates["facts"]["named"] is True
 
 
 def test_the_load_landed_every_event_exactly_once(smoke):
@@ -140,6 +146,9 @@ def test_the_load_landed_every_event_exactly_once(smoke):
     assert facts["events"] == facts["events_landed"] == 40_000
     assert facts["duplicate_events"] == facts["lost"] == 0
     assert facts["lower_bound"] <= facts["requests_sent"] <= facts["put_log_events"]
+    # Nothing failed, so the delivery checkpoint wrote nothing; Kinesis read once a batch.
+    assert facts["checkpoint_calls"]["BatchWriteItem"] == 0
+    assert facts["checkpoint_calls"]["Query"] > 0
     assert row["met"] is True
 
 

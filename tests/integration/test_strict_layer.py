@@ -146,3 +146,30 @@ def test_chaos_faults_are_met_and_counted(strict, logs, log_group):
         logEvents=[{"timestamp": int(time.time() * 1000), "message": "m"}],
     )
     assert strict.state.met == Counter({"missing": 1})
+
+
+def test_dynamodb_calls_sent_through_the_layer_pass_and_meet_the_faults_asked(
+    strict, checkpoint_table
+):
+    client = boto3.client(
+        "dynamodb", endpoint_url=strict.url, config=Config(retries={"total_max_attempts": 1})
+    )
+    item = {"pk": {"S": "p"}, "sk": {"S": "s"}, "landed": {"S": "{}"}}
+    write = {checkpoint_table: [{"PutRequest": {"Item": item}}]}
+    strict.inject("BatchWriteItem", "throttle")
+    with pytest.raises(ClientError) as throttled:
+        client.batch_write_item(RequestItems=write)
+    assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+    client.batch_write_item(RequestItems=write)
+    strict.unleash(Chaos({"unavailable": 1.0}, operations=frozenset({"Query"})))
+    with pytest.raises(ClientError) as unavailable:
+        client.query(
+            TableName=checkpoint_table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "p"}},
+        )
+    assert unavailable.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    strict.unleash(None)
+    found = client.get_item(TableName=checkpoint_table, Key={"pk": item["pk"], "sk": item["sk"]})
+    assert found["Item"] == item
+    assert strict.state.met_by_operation == Counter({"BatchWriteItem": 1, "Query": 1})
