@@ -45,7 +45,7 @@ def _event(rng: random.Random, timestamp: int, size: int, record: int) -> LogEve
     body = size - EVENT_OVERHEAD_BYTES
     wide = body // 40 if rng.random() < 0.1 else 0  # 2-byte characters
     message = "é" * wide + "x" * (body - 2 * wide)
-    return LogEvent(timestamp, message, size, record)
+    return LogEvent(timestamp, message, size, record, 0)
 
 
 def small_uniform(rng: random.Random, scale: float) -> Groups:
@@ -141,7 +141,7 @@ def one_byte_events_in_two_bursts(events: int) -> Groups:
     stamps = [start + i * (HOUR // first) for i in range(first)]
     stamps += [second + i * (HOUR // (events - first)) for i in range(events - first)]
     destination = Destination("/app/expanded", "gzip-bodies")
-    return {destination: [LogEvent(t, "x", 27, i) for i, t in enumerate(stamps)]}
+    return {destination: [LogEvent(t, "x", 27, i, 0) for i, t in enumerate(stamps)]}
 
 
 def one_byte_events_and_a_large_one_in_7000(events: int) -> Groups:
@@ -151,7 +151,7 @@ def one_byte_events_and_a_large_one_in_7000(events: int) -> Groups:
     start = NOW_MS - 2 * HOUR
     return {
         destination: [
-            LogEvent(start + i, "x", 400_000 if i % 7_000 == 0 else 27, i) for i in range(events)
+            LogEvent(start + i, "x", 400_000 if i % 7_000 == 0 else 27, i, 0) for i in range(events)
         ]
     }
 

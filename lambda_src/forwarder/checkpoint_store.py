@@ -23,59 +23,48 @@ if TYPE_CHECKING:  # the stubs are a dev dependency only, never in the asset
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
 
 from forwarder.checkpoints import (
-    KINESIS_ITEMS_READ,
     LANDED_ATTRIBUTE,
     PARTITION_KEY,
     SORT_KEY,
-    SQS_SORT,
     TTL_ATTRIBUTE,
     Checkpoint,
     CheckpointKey,
     Ledger,
     Lookup,
-    ShardRange,
+    ShardStart,
 )
 from forwarder.dead_letters import RESPONSE_MS
 
 #: DynamoDB's own limits: BatchGetItem reads 100 keys a call, BatchWriteItem writes 25 items.
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
-#: A read comes first, with time to spare: two attempts of at most 0.25 s to connect and 0.5 s to
-#: read, and botocore's backoff of up to 1 s between them.
-READ_CONNECT_S, READ_S, READ_ATTEMPTS = 0.25, 0.5, 2
-READ_CALL_MS = round(READ_ATTEMPTS * (READ_CONNECT_S + READ_S) * 1000) + 1000
-#: A write runs in the time the function keeps back (``TIME_RESERVE_MS``), after the dead
-#: letters: one attempt, 0.2 s to connect and 0.4 s to read, so that it fits beside the
-#: response in the quarter of a 4 s timeout. A write that fails costs at most a duplicate; a
-#: retry would only risk the response.
-WRITE_CONNECT_S, WRITE_S = 0.2, 0.4
-WRITE_CALL_MS = round((WRITE_CONNECT_S + WRITE_S) * 1000)
-#: What the environment remembers of the checkpoints it wrote, before it forgets them all.
-_MAX_REMEMBERED_SHARDS = 1024
+#: Each call has one attempt, 0.2 s to connect and 0.4 s to read. A write runs in the time the
+#: function keeps back (``TIME_RESERVE_MS``), after the dead letters, and so fits beside the
+#: response in the quarter of a 4 s timeout; a read, before sending, takes at most half of the
+#: time left to send. A call that fails costs at most a duplicate, and a retry (with botocore's
+#: backoff of up to a second) would only take the time of the records.
+CONNECT_S, READ_S = 0.2, 0.4
+CALL_MS = round((CONNECT_S + READ_S) * 1000)
+READ_CALL_MS = WRITE_CALL_MS = CALL_MS
+#: A Kinesis batch's items are at most a few hundred KB each: more pages than this is not
+#: something this function wrote.
+MAX_QUERY_PAGES = 8
 
 
-def make_dynamodb_client(*, for_writes: bool) -> DynamoDBClient:
-    """A client of the table, bounded as above for reads or for writes (the endpoint comes from
-    botocore: ``AWS_ENDPOINT_URL_DYNAMODB``)."""
-    config = (
-        Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=WRITE_CONNECT_S,
-            read_timeout=WRITE_S,
-        )
-        if for_writes
-        else Config(
-            retries={"mode": "standard", "total_max_attempts": READ_ATTEMPTS},
-            connect_timeout=READ_CONNECT_S,
-            read_timeout=READ_S,
-        )
+def make_dynamodb_client() -> DynamoDBClient:
+    """The table's client, bounded as above (the endpoint comes from botocore:
+    ``AWS_ENDPOINT_URL_DYNAMODB``)."""
+    config = Config(
+        retries={"mode": "standard", "total_max_attempts": 1},
+        connect_timeout=CONNECT_S,
+        read_timeout=READ_S,
     )
     return boto3.client("dynamodb", config=config)
 
 
 class CheckpointStore:
-    """Reads and writes checkpoints; remembers, per shard, the last one it wrote itself, so
-    that a Kinesis retry that comes back to the same environment reads nothing."""
+    """Reads and writes checkpoints. It keeps no memory of its own: what another environment
+    wrote since would be hidden by it."""
 
     def __init__(
         self,
@@ -83,37 +72,31 @@ class CheckpointStore:
         table: str,
         *,
         ttl_seconds: int,
-        writer: DynamoDBClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``client`` reads, and writes too unless a ``writer`` is given (the handler gives
-        one bounded for the time reserve)."""
         self._client = client
-        self._writer = writer or client
         self._table = table
         self._ttl_seconds = ttl_seconds
         self._clock = clock
-        #: shard partition -> the checkpoints this environment last wrote for it
-        self._written: dict[str, list[Checkpoint]] = {}
 
     def read(
-        self, lookup: Lookup, remaining_ms: Callable[[], int], ledger: Ledger
+        self, lookup: Lookup, time_left_ms: Callable[[], int], ledger: Ledger
     ) -> list[Checkpoint]:
-        """The checkpoints ``lookup`` names that exist. Problems go to ``ledger``."""
+        """The checkpoints ``lookup`` names that exist. A call starts only if it fits in
+        ``time_left_ms`` (the share of the invocation reads may take); what is not read, or
+        does not parse, is a problem in ``ledger`` and its partition ``unread``."""
         found: list[Checkpoint] = []
         keys = list(lookup.items)
         for start in range(0, len(keys), BATCH_GET_KEYS):
             chunk = keys[start : start + BATCH_GET_KEYS]
-            if not self._time_for_a_call(remaining_ms, READ_CALL_MS, ledger, "read"):
+            if time_left_ms() < READ_CALL_MS:
+                ledger.problems.append("checkpoint read skipped: too little time left")
                 ledger.unread.update(key.partition for key in keys[start:])
                 break
             found += self._get(chunk, ledger)
         for shard in lookup.shards:
-            mine = self._written.get(shard.partition)
-            if mine and mine[0].key.sort == shard.first:
-                found += mine  # the whole batch again, in the environment that wrote it
-                continue
-            if not self._time_for_a_call(remaining_ms, READ_CALL_MS, ledger, "read"):
+            if time_left_ms() < READ_CALL_MS:
+                ledger.problems.append("checkpoint read skipped: too little time left")
                 ledger.unread.add(shard.partition)
                 continue
             found += self._query(shard, ledger)
@@ -147,7 +130,7 @@ class CheckpointStore:
                 ledger.events_unremembered += _events(checkpoints[start:])
                 break
             try:
-                response = self._writer.batch_write_item(RequestItems={self._table: chunk})
+                response = self._client.batch_write_item(RequestItems={self._table: chunk})
             except (ClientError, BotoCoreError) as error:
                 ledger.problems.append(f"checkpoint write failed: {_describe(error)}")
                 ledger.events_unremembered += _events(checkpoints[start : start + len(chunk)])
@@ -161,7 +144,6 @@ class CheckpointStore:
                 )
                 keys = {_item_key(request["PutRequest"]["Item"]) for request in unprocessed}
                 ledger.events_unremembered += _events([c for c in checkpoints if c.key in keys])
-        self._remember_written(checkpoints)
 
     def _get(self, keys: Sequence[CheckpointKey], ledger: Ledger) -> list[Checkpoint]:
         request: dict[str, Any] = {
@@ -186,24 +168,33 @@ class CheckpointStore:
             ledger.unread.update(_item_key(key).partition for key in pending["Keys"])
         return self._parse(response.get("Responses", {}).get(self._table, []), ledger)
 
-    def _query(self, shard: ShardRange, ledger: Ledger) -> list[Checkpoint]:
-        try:
-            response = self._client.query(
-                TableName=self._table,
-                KeyConditionExpression=f"{PARTITION_KEY} = :shard AND {SORT_KEY} <= :last",
-                ExpressionAttributeValues={
-                    ":shard": {"S": shard.partition},
-                    ":last": {"S": shard.last},
-                },
-                ScanIndexForward=False,
-                Limit=KINESIS_ITEMS_READ,
-                ConsistentRead=True,
-            )
-        except (ClientError, BotoCoreError) as error:
-            ledger.problems.append(f"checkpoint read failed: {_describe(error)}")
-            ledger.unread.add(shard.partition)
-            return []
-        return self._parse(response.get("Items", []), ledger)
+    def _query(self, shard: ShardStart, ledger: Ledger) -> list[Checkpoint]:
+        """The items under the batch's first record, with their parts (``first#1``...)."""
+        items: list[dict[str, Any]] = []
+        condition = f"{PARTITION_KEY} = :shard AND begins_with({SORT_KEY}, :first)"
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": {
+                ":shard": {"S": shard.partition},
+                ":first": {"S": shard.first},
+            },
+            "ConsistentRead": True,
+        }
+        for _ in range(MAX_QUERY_PAGES):
+            try:
+                response = self._client.query(**arguments)
+            except (ClientError, BotoCoreError) as error:
+                ledger.problems.append(f"checkpoint read failed: {_describe(error)}")
+                ledger.unread.add(shard.partition)
+                return []
+            items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return self._parse(items, ledger)
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        ledger.problems.append(f"checkpoint read: more than {MAX_QUERY_PAGES} pages, not read")
+        ledger.unread.add(shard.partition)
+        return []
 
     def _parse(self, items: Sequence[dict[str, Any]], ledger: Ledger) -> list[Checkpoint]:
         found = []
@@ -218,17 +209,6 @@ class CheckpointStore:
                 if isinstance(partition, dict) and isinstance(partition.get("S"), str):
                     ledger.unread.add(partition["S"])
         return found
-
-    def _remember_written(self, checkpoints: Sequence[Checkpoint]) -> None:
-        """Keep, per shard, what this invocation wrote: the whole batch again, in this
-        environment, is then answered from memory."""
-        by_shard: dict[str, list[Checkpoint]] = {}
-        for checkpoint in checkpoints:
-            if checkpoint.key.sort != SQS_SORT:
-                by_shard.setdefault(checkpoint.key.partition, []).append(checkpoint)
-        if len(self._written) + len(by_shard) > _MAX_REMEMBERED_SHARDS:
-            self._written.clear()
-        self._written.update(by_shard)
 
     @staticmethod
     def _time_for_a_call(
@@ -247,7 +227,7 @@ def _item_key(item: Any) -> CheckpointKey:
 
 def _events(checkpoints: Sequence[Checkpoint]) -> int:
     """The landed events ``checkpoints`` name."""
-    return sum(len(landed) for c in checkpoints for landed in c.landed.values())
+    return sum(c.events() for c in checkpoints)
 
 
 def _describe(error: Exception) -> str:

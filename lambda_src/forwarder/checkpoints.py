@@ -6,13 +6,19 @@ again, and CloudWatch Logs does not deduplicate. So the function remembers, dura
 of such a record landed (``Landed``, by ``LogEvent.ordinal``), and when the record comes back it
 sends only the others (``without_landed``). Pure: no I/O; ``checkpoint_store`` reads and writes.
 
+A claim names the record it was made of (``RecordMark``: how many events it decodes to and a
+digest of them). It is applied only to a record that decodes to the same events, so a record
+decoded differently on its next delivery (another version of the forwarder, other settings) is
+sent whole: a duplicate at worst, never a loss.
+
 Keys are designed so that the happy path costs nothing and a retry costs one read:
 
 - **SQS**: one item per record, ``<queue ARN>/<message id>``. Only a redelivery
   (``ApproximateReceiveCount`` above 1) can have one, so a first delivery reads nothing.
-- **Kinesis**: one item per failed batch and shard, ``<stream ARN>/<shard id>`` sorted by the
-  sequence number of the batch's first record. A retry cannot be told from a first delivery, so
-  every batch reads once: the few newest items that start at or before its last record.
+- **Kinesis**: per failed batch, ``<stream ARN>/<shard id>``, sorted by a sequence number: the
+  same item under the batch's first record (where the whole batch starts again) and under its
+  lowest failed record (where Lambda retries from, and bisects). A retry cannot be told from a
+  first delivery, so each batch reads once: the items under its own first record.
 
 A batch in which no record is reported failed writes nothing.
 """
@@ -20,8 +26,9 @@ A batch in which no record is reported failed writes nothing.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 
@@ -33,16 +40,17 @@ from forwarder.sources import KINESIS, SQS
 #: expires (the table's TTL attribute). ``checkpoint_store`` reads and writes these;
 #: ``infra.delivery_checkpoint`` and ``local.deploy`` create tables with them.
 PARTITION_KEY, SORT_KEY, LANDED_ATTRIBUTE, TTL_ATTRIBUTE = "pk", "sk", "landed", "expires"
-#: Kinesis sequence numbers are decimal strings "0|([1-9]\d{0,128})" (service model); padded,
-#: they sort as numbers.
+#: Kinesis sequence numbers are decimal strings "0|([1-9]\d{0,128})" (service model); padded to
+#: one width, they sort as numbers and none is the prefix of another.
 _SEQUENCE_WIDTH = 129
+#: Between a Kinesis item's sequence number and the number of its part, when it has several.
+PART_SEPARATOR = "#"
 #: The sort key of an SQS record's item (it has one item per record).
 SQS_SORT = "sqs"
-#: An item holds at most this much of ``landed`` text; DynamoDB's limit is 400 KB an item.
+#: An item holds at most this much of ``landed`` text; DynamoDB's limit is 400 KB an item. A
+#: record whose claim alone is longer is not remembered (it is counted).
 MAX_ITEM_TEXT = 300_000
-#: The newest items read for a Kinesis batch: a retry starts at the first record of the newest
-#: one, and a bisected half inside it; older ones only add what they knew before.
-KINESIS_ITEMS_READ = 8
+_DIGEST_BYTES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,56 @@ class Landed:
         return cls(tuple(ranges))
 
 
+@dataclass(frozen=True, slots=True)
+class RecordMark:
+    """What a checkpoint says of one record: which of its events landed, and what the record
+    decoded to when they did (``events``, and ``digest`` of their destinations, timestamps and
+    messages in ordinal order)."""
+
+    landed: Landed
+    events: int
+    digest: str
+
+    @classmethod
+    def of(cls, landed: Landed, item: DecodedRecord) -> RecordMark:
+        events, digest = fingerprint(item)
+        return cls(landed, events, digest)
+
+    def matches(self, item: DecodedRecord) -> bool:
+        return fingerprint(item) == (self.events, self.digest)
+
+    def encode(self) -> str:
+        """``"12|<digest>|0:5,7:9"``."""
+        return f"{self.events}|{self.digest}|{self.landed.encode()}"
+
+    @classmethod
+    def decode(cls, text: str) -> RecordMark:
+        """The mark ``encode`` wrote; ``ValueError`` for anything else."""
+        parts = text.split("|")
+        if len(parts) != 3 or not _ordinal(parts[0]) or len(parts[1]) != 2 * _DIGEST_BYTES:
+            raise ValueError(f"not a record mark: {text[:80]!r}")
+        events, digest, ranges = parts
+        landed = Landed.decode(ranges)
+        if landed.ranges and landed.ranges[-1][1] > int(events):
+            raise ValueError(f"ranges beyond the record's {events} events: {text[:80]!r}")
+        return cls(landed, int(events), digest)
+
+
+def fingerprint(item: DecodedRecord) -> tuple[int, str]:
+    """How many events ``item`` decodes to, and a digest of them in ordinal order."""
+    digest = hashlib.blake2b(digest_size=_DIGEST_BYTES)
+    events = sorted(
+        ((event.ordinal, where, event) for where, part in item.parts() for event in part),
+        key=lambda entry: entry[0],
+    )
+    for ordinal, where, event in events:
+        head = f"{ordinal}\0{where.log_group}\0{where.log_stream}\0{event.timestamp}\0"
+        digest.update(head.encode("utf-8", "surrogatepass"))
+        digest.update(event.message.encode("utf-8", "surrogatepass"))
+        digest.update(b"\1")
+    return len(events), digest.hexdigest()
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class CheckpointKey:
     """An item's key: the partition names the record (SQS) or the shard (Kinesis)."""
@@ -110,10 +168,14 @@ class Checkpoint:
     """What landed of some records, by record id, under one key."""
 
     key: CheckpointKey
-    landed: Mapping[str, Landed]
+    marks: Mapping[str, RecordMark]
 
     def encode(self) -> str:
-        return json.dumps({rid: landed.encode() for rid, landed in self.landed.items()})
+        return json.dumps({rid: mark.encode() for rid, mark in self.marks.items()})
+
+    def events(self) -> int:
+        """The landed events it names."""
+        return sum(len(mark.landed) for mark in self.marks.values())
 
     @classmethod
     def decode(cls, key: CheckpointKey, text: str) -> Checkpoint:
@@ -123,29 +185,28 @@ class Checkpoint:
         except ValueError as error:
             raise ValueError(f"landed is not JSON: {error}") from None
         if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
-            raise ValueError("landed is not an object of range strings")
+            raise ValueError("landed is not an object of record marks")
         try:
-            return cls(key, {str(rid): Landed.decode(text) for rid, text in document.items()})
+            return cls(key, {str(rid): RecordMark.decode(t) for rid, t in document.items()})
         except ValueError as error:
             raise ValueError(f"landed of {key.partition!r}: {error}") from None
 
 
 @dataclass(frozen=True, slots=True)
-class ShardRange:
-    """A Kinesis batch's records of one shard: the sort keys of its first and last."""
+class ShardStart:
+    """A Kinesis batch's records of one shard: the sort key of its first record."""
 
     partition: str
     first: str
-    last: str
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """What to read for a batch: exact items (SQS), and for each shard the newest items that
-    start at or before its last record (Kinesis: a query)."""
+    """What to read for a batch: exact items (SQS), and for each shard the items under the
+    batch's first record (Kinesis: a query of that sort key and its parts)."""
 
     items: tuple[CheckpointKey, ...] = ()
-    shards: tuple[ShardRange, ...] = ()
+    shards: tuple[ShardStart, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.items or self.shards)
@@ -160,8 +221,9 @@ class Ledger:
     events_already_landed: int = 0
     #: Landed events whose checkpoint could not be written: they may land again.
     events_unremembered: int = 0
-    #: Partitions (an SQS record's, a Kinesis shard's) whose items could not be read: what
-    #: lands of their records now may have landed before.
+    #: Partitions (an SQS record's, a Kinesis shard's) whose items could not be read, or held a
+    #: claim that did not match its record: what lands of their records now may have landed
+    #: before, and what the table knows of them is not overwritten.
     unread: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
@@ -169,30 +231,34 @@ class Ledger:
 def lookup(source: str, records: Sequence[SourceRecord]) -> Lookup:
     """The items that may hold checkpoints of ``records``."""
     if source == SQS:
-        return Lookup(
-            items=tuple(
-                _sqs_key(record)
-                for record in records
-                if record.receive_count is None or record.receive_count > 1
-            )
+        keys = (
+            _sqs_key(record)
+            for record in records
+            if record.receive_count is None or record.receive_count > 1
         )
+        return Lookup(items=tuple(dict.fromkeys(keys)))  # a message id may come twice
     if source == KINESIS:
-        sorts: dict[str, list[str]] = {}
+        first: dict[str, str] = {}
         for record in records:
-            sorts.setdefault(_shard_partition(record), []).append(_sequence_sort(record.record_id))
-        return Lookup(shards=tuple(ShardRange(p, min(s), max(s)) for p, s in sorted(sorts.items())))
+            partition, sort = _shard_partition(record), _sequence_sort(record.record_id)
+            first[partition] = min(first.get(partition, sort), sort)
+        return Lookup(shards=tuple(ShardStart(p, s) for p, s in sorted(first.items())))
     return Lookup()
+
+
+def partition_of(source: str, record: SourceRecord) -> str:
+    """The partition of ``record``'s item: the record's own (SQS), or its shard's (Kinesis)."""
+    return _shard_partition(record) if source == KINESIS else _sqs_partition(record)
 
 
 def recalled(
     records: Sequence[SourceRecord], checkpoints: Iterable[Checkpoint]
-) -> dict[int, Landed]:
-    """By position in the batch, the events of each record that landed before."""
-    by_id: dict[str, Landed] = {}
+) -> dict[int, list[RecordMark]]:
+    """By position in the batch, what the checkpoints say of each record."""
+    by_id: dict[str, list[RecordMark]] = {}
     for checkpoint in checkpoints:
-        for record_id, landed in checkpoint.landed.items():
-            known = by_id.get(record_id)
-            by_id[record_id] = landed if known is None else known.union(landed)
+        for record_id, mark in checkpoint.marks.items():
+            by_id.setdefault(record_id, []).append(mark)
     return {
         position: by_id[record.record_id]
         for position, record in enumerate(records)
@@ -200,17 +266,38 @@ def recalled(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """The records to send, the events of each that landed before (by position) and how many
+    were left out; and the positions whose claims did not match the record as it came back."""
+
+    decoded: list[DecodedRecord | InvalidRecord]
+    before: dict[int, Landed]
+    dropped: int
+    mismatched: tuple[int, ...]
+
+
 def without_landed(
-    decoded: Sequence[DecodedRecord | InvalidRecord], landed: Mapping[int, Landed]
-) -> tuple[list[DecodedRecord | InvalidRecord], int]:
-    """The records with the events that landed before left out, and how many were left out.
-    A record whose every event landed has none left: it is delivered."""
+    decoded: Sequence[DecodedRecord | InvalidRecord], claims: Mapping[int, Sequence[RecordMark]]
+) -> Recall:
+    """The records with the events that landed before left out. A claim counts only if it
+    was made of the record as it decodes now. A record whose every event landed has none
+    left: it is delivered."""
     result = list(decoded)
+    before: dict[int, Landed] = {}
     dropped = 0
-    for position, known in landed.items():
+    mismatched = []
+    for position, marks in claims.items():
         item = decoded[position]
-        if not isinstance(item, DecodedRecord) or not known:
+        matching = [m for m in marks if isinstance(item, DecodedRecord) and m.matches(item)]
+        if len(matching) < len(marks):
+            mismatched.append(position)
+        known = Landed()
+        for mark in matching:
+            known = known.union(mark.landed)
+        if not known or not isinstance(item, DecodedRecord):
             continue
+        before[position] = known
         parts = [
             (destination, [event for event in events if event.ordinal not in known])
             for destination, events in item.parts()
@@ -226,7 +313,7 @@ def without_landed(
             result[position] = replace(
                 item, destination=first, events=events, elsewhere=tuple(elsewhere)
             )
-    return result, dropped
+    return Recall(result, before, dropped, tuple(mismatched))
 
 
 def landed_now(outcomes: Iterable[RequestOutcome], positions: Iterable[int]) -> dict[int, set[int]]:
@@ -255,80 +342,110 @@ def unchecked_events(
     duplicate, and the ledger says so."""
     if not unread:
         return 0
-    partition = _sqs_partition if source == SQS else _shard_partition
-    positions = [p for p, record in enumerate(records) if partition(record) in unread]
+    positions = [p for p, record in enumerate(records) if partition_of(source, record) in unread]
     return sum(len(ordinals) for ordinals in landed_now(outcomes, positions).values())
+
+
+@dataclass(frozen=True, slots=True)
+class Remember:
+    """The checkpoints to write, and the landed events left unremembered: those of partitions
+    that could not be read (a write would replace what the table knows) and of claims too
+    long for an item."""
+
+    checkpoints: list[Checkpoint]
+    unremembered: int = 0
 
 
 def to_remember(
     source: str,
     records: Sequence[SourceRecord],
+    decoded: Sequence[DecodedRecord | InvalidRecord],
     fates: Sequence[RecordFate],
     before: Mapping[int, Landed],
     outcomes: Iterable[RequestOutcome],
-) -> list[Checkpoint]:
+    unread: frozenset[str] | set[str] = frozenset(),
+) -> Remember:
     """The checkpoints to write; none when no record is reported failed (the usual batch).
 
-    SQS: each record reported failed with events landed, now or before. Kinesis: once a
-    record of a shard is reported failed, every record of the shard with events landed, in one
-    item keyed by the batch's first record: Lambda retries from the failure, and the whole batch
-    again if the invocation ends without a response; one read finds either.
+    ``decoded`` is every record as it decoded, before anything was left out. SQS: each record
+    reported failed with events landed, now or before. Kinesis: once a record of a shard is
+    reported failed, every record of the shard with events landed, under the batch's first
+    record and under the lowest failed one: Lambda retries from the failure, and the whole
+    batch again if the invocation ends without a response; one read finds either.
     """
     failed = [p for p, fate in enumerate(fates) if fate.fate is Fate.FAILED]
     if not failed:
-        return []
+        return Remember([])
     if source == KINESIS:
         shards = {_shard_partition(records[p]) for p in failed}
         positions = [p for p, r in enumerate(records) if _shard_partition(r) in shards]
     else:
         positions = failed
     now = landed_now(outcomes, positions)
-    landed = {}
+    marks: dict[int, RecordMark] = {}
+    unremembered = 0
     for position in positions:
         known = Landed.of(now.get(position, ())).union(before.get(position, Landed()))
-        if known:
-            landed[position] = known
-    if not landed:
-        return []
+        item = decoded[position]
+        if not known or not isinstance(item, DecodedRecord):
+            continue
+        mark = RecordMark.of(known, item)
+        if partition_of(source, records[position]) in unread or len(mark.encode()) > MAX_ITEM_TEXT:
+            unremembered += len(known)
+            continue
+        marks[position] = mark
     if source != KINESIS:
-        return [
-            Checkpoint(_sqs_key(records[p]), {records[p].record_id: known})
-            for p, known in landed.items()
-        ]
-    by_shard: dict[str, list[int]] = {}
-    for position in positions:
-        by_shard.setdefault(_shard_partition(records[position]), []).append(position)
-    return [
-        checkpoint
-        for partition, shard_positions in by_shard.items()
-        for checkpoint in _kinesis_items(partition, records, shard_positions, landed)
-    ]
+        by_key: dict[CheckpointKey, dict[str, RecordMark]] = {}
+        for p, mark in marks.items():
+            by_key.setdefault(_sqs_key(records[p]), {})[records[p].record_id] = mark
+        return Remember([Checkpoint(k, m) for k, m in by_key.items()], unremembered)
+    checkpoints: list[Checkpoint] = []
+    for shard in sorted(shards):
+        in_shard = sorted(
+            (p for p in positions if _shard_partition(records[p]) == shard),
+            key=_by_sequence(records),
+        )
+        lowest_failure = min(
+            (p for p in failed if _shard_partition(records[p]) == shard), key=_by_sequence(records)
+        )
+        starts = dict.fromkeys(
+            _sequence_sort(records[p].record_id) for p in (in_shard[0], lowest_failure)
+        )
+        for start in starts:
+            checkpoints += _kinesis_items(shard, start, records, in_shard, marks)
+    return Remember(checkpoints, unremembered)
 
 
 def _kinesis_items(
     partition: str,
+    start: str,
     records: Sequence[SourceRecord],
     positions: Sequence[int],
-    landed: Mapping[int, Landed],
+    marks: Mapping[int, RecordMark],
 ) -> Iterator[Checkpoint]:
-    """The items of one shard: the first keyed by the batch's first record (where a whole
-    batch starts again), the next ones, if it would grow too large, by their own first."""
-    ordered = sorted(positions, key=lambda p: _sequence_sort(records[p].record_id))
-    sort = _sequence_sort(records[ordered[0]].record_id)
-    chunk: dict[str, Landed] = {}
+    """The items of one shard under the sort key ``start``: one, or if it would grow too
+    large, parts ``start``, ``start#1``, ``start#2``... (a query of ``start`` reads them all)."""
+    chunks: list[dict[str, RecordMark]] = [{}]
     size = 0
-    for position in ordered:
-        if position not in landed:
+    for position in positions:
+        if position not in marks:
             continue
         record_id = records[position].record_id
-        entry_size = len(record_id) + len(landed[position].encode()) + 8
-        if chunk and size + entry_size > MAX_ITEM_TEXT:
-            yield Checkpoint(CheckpointKey(partition, sort), chunk)
-            chunk, size, sort = {}, 0, _sequence_sort(record_id)
-        chunk[record_id] = landed[position]
+        entry_size = len(record_id) + len(marks[position].encode()) + 8
+        if chunks[-1] and size + entry_size > MAX_ITEM_TEXT:
+            chunks.append({})
+            size = 0
+        chunks[-1][record_id] = marks[position]
         size += entry_size
-    if chunk:
+    if not chunks[0]:
+        return
+    for number, chunk in enumerate(chunks):
+        sort = start if number == 0 else f"{start}{PART_SEPARATOR}{number}"
         yield Checkpoint(CheckpointKey(partition, sort), chunk)
+
+
+def _by_sequence(records: Sequence[SourceRecord]) -> Callable[[int], str]:
+    return lambda position: _sequence_sort(records[position].record_id)
 
 
 def _ordinal(text: str) -> bool:

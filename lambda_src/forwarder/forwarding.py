@@ -18,7 +18,9 @@ from forwarder.checkpoint_store import CheckpointStore
 from forwarder.checkpoints import (
     Landed,
     Ledger,
+    Recall,
     lookup,
+    partition_of,
     recalled,
     to_remember,
     unchecked_events,
@@ -46,6 +48,9 @@ from forwarder.verdicts import judge
 #: The share of the time left to send that planning may spend looking for fewer requests than
 #: the contiguous cut; past it the cut stands (valid, perhaps a request or two more).
 PLANNING_SHARE = 0.5
+#: The share of the time left to send that reading the delivery checkpoint may take: a read
+#: starts only if, after it, at least as much is left to send.
+READ_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +107,16 @@ class Forwarder:
         deadline = Deadline(remaining_ms, self._settings.time_reserve_ms)
         now_ms = int(self._clock() * 1000)
         ledger = Ledger()
-        before = self._recall(source, records, remaining_ms, ledger)
-        decoded, ledger.events_already_landed = without_landed(self._decode(records), before)
+        full = self._decode(records)
+        recall = self._recall(source, records, full, deadline, ledger)
+        decoded = recall.decoded
         not_sent = held_back(
             source,
             records,
             decoded,
             TimeBounds.at(now_ms),
             policy,
-            checkpointed=self._checkpoints is not None,
+            checkpointed=self._checkpoints is not None and not ledger.unread,
         )
         plan = plan_requests(
             _groups(decoded, not_sent),
@@ -123,27 +129,43 @@ class Forwarder:
         letters_not_sent = self._dead_letter(source, records, fates, remaining_ms)
         if letters_not_sent:
             fates = decide(records, verdicts, policy, letters_not_sent)
-        self._remember(source, records, fates, before, outcomes, remaining_ms, ledger)
+        self._remember(source, records, full, fates, recall.before, outcomes, remaining_ms, ledger)
         return _report(source, records, decoded, plan, outcomes, verdicts, fates, ledger)
 
     def _recall(
         self,
         source: str,
         records: Sequence[SourceRecord],
-        remaining_ms: Callable[[], int],
+        full: Sequence[DecodedRecord | InvalidRecord],
+        deadline: Deadline,
         ledger: Ledger,
-    ) -> dict[int, Landed]:
-        """By position, the events that landed in an earlier delivery of each record."""
+    ) -> Recall:
+        """The records with the events that landed in an earlier delivery left out."""
+        if self._checkpoints is None:
+            return Recall(list(full), {}, 0, ())
         wanted = lookup(source, records)
-        if self._checkpoints is None or not wanted:
-            return {}
-        found = self._checkpoints.read(wanted, remaining_ms, ledger)
-        return recalled(records, found)
+        reads = deadline.leaving(READ_SHARE)
+        found = (
+            self._checkpoints.read(wanted, lambda: int(reads.seconds_left() * 1000), ledger)
+            if wanted
+            else []
+        )
+        recall = without_landed(full, recalled(records, found))
+        for position in recall.mismatched:
+            record = records[position]
+            ledger.problems.append(
+                f"checkpoint of record {record.record_id} is not of the record as it decodes "
+                "now (another version or settings?): ignored"
+            )
+            ledger.unread.add(partition_of(source, record))
+        ledger.events_already_landed = recall.dropped
+        return recall
 
     def _remember(
         self,
         source: str,
         records: Sequence[SourceRecord],
+        full: Sequence[DecodedRecord | InvalidRecord],
         fates: Sequence[RecordFate],
         before: Mapping[int, Landed],
         outcomes: Sequence[RequestOutcome],
@@ -153,9 +175,10 @@ class Forwarder:
         """Write what landed of the records reported failed, before the response."""
         if self._checkpoints is None:
             return
-        checkpoints = to_remember(source, records, fates, before, outcomes)
-        if checkpoints:
-            self._checkpoints.write(checkpoints, remaining_ms, ledger)
+        remember = to_remember(source, records, full, fates, before, outcomes, ledger.unread)
+        ledger.events_unremembered += remember.unremembered
+        if remember.checkpoints:
+            self._checkpoints.write(remember.checkpoints, remaining_ms, ledger)
 
     def _decode(self, records: Sequence[SourceRecord]) -> list[DecodedRecord | InvalidRecord]:
         budget = DecompressionBudget(

@@ -43,10 +43,9 @@ forwarder = Forwarder(
     if settings.dead_letter_queue_url
     else None,
     CheckpointStore(
-        make_dynamodb_client(for_writes=False),
+        make_dynamodb_client(),
         settings.checkpoint_table,
         ttl_seconds=settings.checkpoint_ttl_seconds,
-        writer=make_dynamodb_client(for_writes=True),
     )
     if settings.checkpoint_table
     else None,

@@ -75,7 +75,7 @@ class LogEvent(NamedTuple):
     message: str
     size: int
     record: int
-    ordinal: int = 0
+    ordinal: int
 
 
 @dataclass(frozen=True, slots=True)

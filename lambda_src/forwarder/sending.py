@@ -40,15 +40,22 @@ _THROTTLING_CODES = frozenset(
 
 #: How many per-stream creation locks are kept across invocations before the map is cleared.
 _MAX_CREATION_LOCKS = 1024
+#: Answers after which the request may have been carried out all the same.
+_MAYBE_CARRIED_OUT = frozenset({500, 502, 504})
 #: Per sending thread: whether an attempt of the current request got no answer.
 _ATTEMPTS = threading.local()
 
 
-def _note_unanswered_attempt(caught_exception: Exception | None = None, **_: Any) -> None:
+def _note_unanswered_attempt(
+    response: Any = None, caught_exception: Exception | None = None, **_: Any
+) -> None:
     """botocore's ``needs-retry`` hook, called after every attempt (before its retry handler,
     whose decision it leaves alone): an attempt that failed for want of an answer, rather than
-    of a connection, may have been carried out."""
-    if caught_exception is not None and not isinstance(caught_exception, _NEVER_SENT):
+    of a connection, or that a server or gateway answered with 500, 502 or 504, may have been
+    carried out (a 503 is the service refusing it)."""
+    unanswered = caught_exception is not None and not isinstance(caught_exception, _NEVER_SENT)
+    status = getattr(response[0], "status_code", 0) if response is not None else 0
+    if unanswered or status in _MAYBE_CARRIED_OUT:
         _ATTEMPTS.unanswered = True
 
 

@@ -39,7 +39,7 @@ def make_event(timestamp: int, size: int, record: int = 0, width: int = 1) -> Lo
     """An event of batch weight ``size`` (message bytes + 26)."""
     message = message_of(size - EVENT_OVERHEAD_BYTES, width)
     assert utf8_size(message) + EVENT_OVERHEAD_BYTES == size
-    return LogEvent(timestamp, message, size, record)
+    return LogEvent(timestamp, message, size, record, 0)
 
 
 DESTINATIONS = (

@@ -201,7 +201,7 @@ def test_a_checkpoint_write_fits_beside_the_response_in_the_reserve_of_a_short_t
     from infra.blueprint import time_reserve_ms
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    config = make_dynamodb_client(for_writes=True).meta.config
+    config = make_dynamodb_client().meta.config
     attempts = config.retries["total_max_attempts"]
     assert round((config.connect_timeout + config.read_timeout) * attempts * 1000) <= WRITE_CALL_MS
     # The CDK app keeps a quarter of a 4 s timeout: the write and the response fit in it.

@@ -157,7 +157,7 @@ def test_fates_follow_the_three_rules(batch, policy, data):
 
 
 def event(timestamp: int, record: int) -> LogEvent:
-    return LogEvent(timestamp, "m", 27, record)
+    return LogEvent(timestamp, "m", 27, record, 0)
 
 
 def test_on_fifo_what_fails_before_sending_holds_the_rest_of_its_group_back():

@@ -456,7 +456,7 @@ def test_prejudging_classifies_every_event(groups, shifts):
     for destination, events in groups.items():
         shifted[destination] = []
         for e in events:
-            moved = LogEvent(e.timestamp + shifts[index % len(shifts)], e.message, e.size, e.record)
+            moved = e._replace(timestamp=e.timestamp + shifts[index % len(shifts)])
             shifted[destination].append(moved)
             index += 1
     plan = plan_requests(shifted, NOW_MS, SMALL_LIMITS)

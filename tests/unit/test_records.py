@@ -82,7 +82,7 @@ def assert_events_consistent(result: DecodedRecord, position: int) -> None:
 def test_one_event_object():
     result = decoded(one_event(timestamp=1_700_000_000_000, message="hello é"), position=4)
     assert result.destination == Destination("/app/api", "web-1")
-    assert result.events == [LogEvent(1_700_000_000_000, "hello é", 8 + 26, 4)]
+    assert result.events == [LogEvent(1_700_000_000_000, "hello é", 8 + 26, 4, 0)]
     assert (result.skipped_empty, result.split_events) == (0, 0)
 
 

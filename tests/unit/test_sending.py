@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 from botocore.hooks import HierarchicalEmitter
 
@@ -13,7 +14,7 @@ from forwarder.model import Destination, LogEvent, PlannedRequest, Rejection
 from forwarder.sending import Deadline, LogsSender
 
 REQUEST = PlannedRequest(
-    Destination("/app/new", "web-1"), (LogEvent(1_700_000_000_000, "hello", 31, 0),), 31
+    Destination("/app/new", "web-1"), (LogEvent(1_700_000_000_000, "hello", 31, 0, 0),), 31
 )
 AMPLE_TIME = Deadline(lambda: 60_000, 1_000)
 
@@ -129,3 +130,31 @@ def test_a_deadline_leaving_a_share_passes_while_that_share_remains():
     assert deadline.allows_request()
     remaining[0] = 1_000  # past the reserve already: the share of nothing is nothing
     assert deadline.leaving(0.5).reserve_ms == 2_000
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "maybe_carried_out"),
+    [
+        (500, None, True),
+        (502, None, True),
+        (504, None, True),
+        (503, None, False),  # the service refusing the call
+        (400, None, False),
+        (None, "read timeout", True),
+        (None, "never connected", False),
+    ],
+)
+def test_an_attempt_that_may_have_been_carried_out_marks_its_request(
+    status, error, maybe_carried_out
+):
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    caught = {
+        None: None,
+        "read timeout": ReadTimeoutError(endpoint_url="http://logs"),
+        "never connected": EndpointConnectionError(endpoint_url="http://logs"),
+    }[error]
+    response = None if status is None else (SimpleNamespace(status_code=status), {})
+    sending._ATTEMPTS.unanswered = False
+    sending._note_unanswered_attempt(response=response, caught_exception=caught)
+    assert sending._ATTEMPTS.unanswered is maybe_carried_out
