@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -38,14 +39,17 @@ from forwarder.dead_letters import RESPONSE_MS
 #: DynamoDB's own limits: BatchGetItem reads 100 keys a call, BatchWriteItem writes 25 items.
 BATCH_GET_KEYS = 100
 BATCH_WRITE_ITEMS = 25
-#: Each call has one attempt, 0.2 s to connect and 0.4 s to read. A write runs in the time the
-#: function keeps back (``TIME_RESERVE_MS``), after the dead letters, and so fits beside the
-#: response in the quarter of a 4 s timeout; a read, before sending, takes at most half of the
-#: time left to send. A call that fails costs at most a duplicate, and a retry (with botocore's
-#: backoff of up to a second) would only take the time of the records.
+#: Each attempt of a call takes at most 0.2 s to connect and 0.4 s to read. A write runs in the
+#: time the function keeps back (``TIME_RESERVE_MS``), after the dead letters, and so fits beside
+#: the response in the quarter of a 4 s timeout; reads, before sending, take at most half of the
+#: time left to send. A call that fails costs at most a duplicate.
 CONNECT_S, READ_S = 0.2, 0.4
 CALL_MS = round((CONNECT_S + READ_S) * 1000)
-READ_CALL_MS = WRITE_CALL_MS = CALL_MS
+#: A call is tried again at once if time allows (the fault campaign's reads, one call in eight
+#: faulted, lost twice as many events to duplicates with one attempt).
+ATTEMPTS = 2
+_Answer = TypeVar("_Answer")
+
 #: A Kinesis batch's items are at most a few hundred KB each: more pages than this is not
 #: something this function wrote.
 MAX_QUERY_PAGES = 8
@@ -82,24 +86,15 @@ class CheckpointStore:
     def read(
         self, lookup: Lookup, time_left_ms: Callable[[], int], ledger: Ledger
     ) -> list[Checkpoint]:
-        """The checkpoints ``lookup`` names that exist. A call starts only if it fits in
+        """The checkpoints ``lookup`` names that exist. An attempt starts only if it fits in
         ``time_left_ms`` (the share of the invocation reads may take); what is not read, or
         does not parse, is a problem in ``ledger`` and its partition ``unread``."""
         found: list[Checkpoint] = []
         keys = list(lookup.items)
         for start in range(0, len(keys), BATCH_GET_KEYS):
-            chunk = keys[start : start + BATCH_GET_KEYS]
-            if time_left_ms() < READ_CALL_MS:
-                ledger.problems.append("checkpoint read skipped: too little time left")
-                ledger.unread.update(key.partition for key in keys[start:])
-                break
-            found += self._get(chunk, ledger)
+            found += self._get(keys[start : start + BATCH_GET_KEYS], time_left_ms, ledger)
         for shard in lookup.shards:
-            if time_left_ms() < READ_CALL_MS:
-                ledger.problems.append("checkpoint read skipped: too little time left")
-                ledger.unread.add(shard.partition)
-                continue
-            found += self._query(shard, ledger)
+            found += self._query(shard, time_left_ms, ledger)
         return found
 
     def write(
@@ -108,8 +103,8 @@ class CheckpointStore:
         remaining_ms: Callable[[], int],
         ledger: Ledger,
     ) -> None:
-        """Write ``checkpoints`` (each replaces the item of its key). Problems go to
-        ``ledger``."""
+        """Write ``checkpoints`` (each replaces the item of its key), each attempt only while
+        it and the response fit in ``remaining_ms``. Problems go to ``ledger``."""
         expires = str(int(self._clock()) + self._ttl_seconds)
         items: list[WriteRequestTypeDef] = [
             {
@@ -124,15 +119,19 @@ class CheckpointStore:
             }
             for c in checkpoints
         ]
+
+        def time_left_ms() -> int:
+            return remaining_ms() - RESPONSE_MS
+
         for start in range(0, len(items), BATCH_WRITE_ITEMS):
             chunk = items[start : start + BATCH_WRITE_ITEMS]
-            if not self._time_for_a_call(remaining_ms, WRITE_CALL_MS, ledger, "write"):
-                ledger.events_unremembered += _events(checkpoints[start:])
-                break
-            try:
-                response = self._client.batch_write_item(RequestItems={self._table: chunk})
-            except (ClientError, BotoCoreError) as error:
-                ledger.problems.append(f"checkpoint write failed: {_describe(error)}")
+            response = self._attempt(
+                partial(self._client.batch_write_item, RequestItems={self._table: chunk}),
+                time_left_ms,
+                ledger,
+                "write",
+            )
+            if response is None:
                 ledger.events_unremembered += _events(checkpoints[start : start + len(chunk)])
                 continue
             unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
@@ -145,7 +144,9 @@ class CheckpointStore:
                 keys = {_item_key(request["PutRequest"]["Item"]) for request in unprocessed}
                 ledger.events_unremembered += _events([c for c in checkpoints if c.key in keys])
 
-    def _get(self, keys: Sequence[CheckpointKey], ledger: Ledger) -> list[Checkpoint]:
+    def _get(
+        self, keys: Sequence[CheckpointKey], time_left_ms: Callable[[], int], ledger: Ledger
+    ) -> list[Checkpoint]:
         request: dict[str, Any] = {
             self._table: {
                 "Keys": [
@@ -154,10 +155,10 @@ class CheckpointStore:
                 "ConsistentRead": True,
             }
         }
-        try:
-            response = self._client.batch_get_item(RequestItems=request)
-        except (ClientError, BotoCoreError) as error:
-            ledger.problems.append(f"checkpoint read failed: {_describe(error)}")
+        response = self._attempt(
+            lambda: self._client.batch_get_item(RequestItems=request), time_left_ms, ledger, "read"
+        )
+        if response is None:
             ledger.unread.update(key.partition for key in keys)
             return []
         pending = response.get("UnprocessedKeys", {}).get(self._table)
@@ -168,8 +169,10 @@ class CheckpointStore:
             ledger.unread.update(_item_key(key).partition for key in pending["Keys"])
         return self._parse(response.get("Responses", {}).get(self._table, []), ledger)
 
-    def _query(self, shard: ShardStart, ledger: Ledger) -> list[Checkpoint]:
-        """The items under the batch's first record, with their parts (``first#1``...)."""
+    def _query(
+        self, shard: ShardStart, time_left_ms: Callable[[], int], ledger: Ledger
+    ) -> list[Checkpoint]:
+        """The items under the batch's first record, with their parts."""
         items: list[dict[str, Any]] = []
         condition = f"{PARTITION_KEY} = :shard AND begins_with({SORT_KEY}, :first)"
         arguments: dict[str, Any] = {
@@ -182,10 +185,10 @@ class CheckpointStore:
             "ConsistentRead": True,
         }
         for _ in range(MAX_QUERY_PAGES):
-            try:
-                response = self._client.query(**arguments)
-            except (ClientError, BotoCoreError) as error:
-                ledger.problems.append(f"checkpoint read failed: {_describe(error)}")
+            response = self._attempt(
+                lambda: self._client.query(**arguments), time_left_ms, ledger, "read"
+            )
+            if response is None:
                 ledger.unread.add(shard.partition)
                 return []
             items += response.get("Items", [])
@@ -195,6 +198,24 @@ class CheckpointStore:
         ledger.problems.append(f"checkpoint read: more than {MAX_QUERY_PAGES} pages, not read")
         ledger.unread.add(shard.partition)
         return []
+
+    @staticmethod
+    def _attempt(
+        call: Callable[[], _Answer], time_left_ms: Callable[[], int], ledger: Ledger, what: str
+    ) -> _Answer | None:
+        """``call``'s answer, after at most ``ATTEMPTS`` attempts, each started only if it fits
+        in ``time_left_ms``; None, with the problem in ``ledger``, if none succeeded. Retried
+        at once: botocore's backoff (up to a second) would take the records' time."""
+        problem = "too little time left"
+        for _ in range(ATTEMPTS):
+            if time_left_ms() < CALL_MS:
+                break
+            try:
+                return call()
+            except (ClientError, BotoCoreError) as error:
+                problem = _describe(error)
+        ledger.problems.append(f"checkpoint {what} not done: {problem}")
+        return None
 
     def _parse(self, items: Sequence[dict[str, Any]], ledger: Ledger) -> list[Checkpoint]:
         found = []
@@ -209,16 +230,6 @@ class CheckpointStore:
                 if isinstance(partition, dict) and isinstance(partition.get("S"), str):
                     ledger.unread.add(partition["S"])
         return found
-
-    @staticmethod
-    def _time_for_a_call(
-        remaining_ms: Callable[[], int], call_ms: int, ledger: Ledger, what: str
-    ) -> bool:
-        """A call starts only if it, and the time to answer, fit before the end."""
-        if remaining_ms() >= call_ms + RESPONSE_MS:
-            return True
-        ledger.problems.append(f"checkpoint {what} skipped: too little time left")
-        return False
 
 
 def _item_key(item: Any) -> CheckpointKey:

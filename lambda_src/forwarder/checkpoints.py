@@ -15,10 +15,12 @@ Keys are designed so that the happy path costs nothing and a retry costs one rea
 
 - **SQS**: one item per record, ``<queue ARN>/<message id>``. Only a redelivery
   (``ApproximateReceiveCount`` above 1) can have one, so a first delivery reads nothing.
-- **Kinesis**: per failed batch, ``<stream ARN>/<shard id>``, sorted by a sequence number: the
-  same item under the batch's first record (where the whole batch starts again) and under its
-  lowest failed record (where Lambda retries from, and bisects). A retry cannot be told from a
-  first delivery, so each batch reads once: the items under its own first record.
+- **Kinesis**: per failed batch, ``<stream ARN>/<shard id>``, sorted by a sequence number and
+  the writing invocation's token: the same item under the batch's first record (where the whole
+  batch starts again) and under its lowest failed record (where Lambda retries from, and
+  bisects). Items are only ever added, never replaced, so a write cannot hide what an earlier
+  delivery knew. A retry cannot be told from a first delivery, so each batch reads once: the
+  items under its own first record.
 
 A batch in which no record is reported failed writes nothing.
 """
@@ -43,8 +45,9 @@ PARTITION_KEY, SORT_KEY, LANDED_ATTRIBUTE, TTL_ATTRIBUTE = "pk", "sk", "landed",
 #: Kinesis sequence numbers are decimal strings "0|([1-9]\d{0,128})" (service model); padded to
 #: one width, they sort as numbers and none is the prefix of another.
 _SEQUENCE_WIDTH = 129
-#: Between a Kinesis item's sequence number and the number of its part, when it has several.
-PART_SEPARATOR = "#"
+#: Between a Kinesis item's sequence number and the writing invocation's token, and between
+#: that and the number of its part, when it has several.
+TOKEN_SEPARATOR, PART_SEPARATOR = "#", "."
 #: The sort key of an SQS record's item (it has one item per record).
 SQS_SORT = "sqs"
 #: An item holds at most this much of ``landed`` text; DynamoDB's limit is 400 KB an item. A
@@ -348,9 +351,9 @@ def unchecked_events(
 
 @dataclass(frozen=True, slots=True)
 class Remember:
-    """The checkpoints to write, and the landed events left unremembered: those of partitions
-    that could not be read (a write would replace what the table knows) and of claims too
-    long for an item."""
+    """The checkpoints to write, and the landed events left unremembered: those of SQS records
+    that could not be read (a write would replace what the table knows) and of claims too long
+    for an item."""
 
     checkpoints: list[Checkpoint]
     unremembered: int = 0
@@ -364,6 +367,7 @@ def to_remember(
     before: Mapping[int, Landed],
     outcomes: Iterable[RequestOutcome],
     unread: frozenset[str] | set[str] = frozenset(),
+    token: str = "",
 ) -> Remember:
     """The checkpoints to write; none when no record is reported failed (the usual batch).
 
@@ -371,7 +375,8 @@ def to_remember(
     reported failed with events landed, now or before. Kinesis: once a record of a shard is
     reported failed, every record of the shard with events landed, under the batch's first
     record and under the lowest failed one: Lambda retries from the failure, and the whole
-    batch again if the invocation ends without a response; one read finds either.
+    batch again if the invocation ends without a response; one read finds either. ``token``
+    tells this invocation's Kinesis items from those of other deliveries.
     """
     failed = [p for p, fate in enumerate(fates) if fate.fate is Fate.FAILED]
     if not failed:
@@ -390,7 +395,8 @@ def to_remember(
         if not known or not isinstance(item, DecodedRecord):
             continue
         mark = RecordMark.of(known, item)
-        if partition_of(source, records[position]) in unread or len(mark.encode()) > MAX_ITEM_TEXT:
+        replaces = source != KINESIS and partition_of(source, records[position]) in unread
+        if replaces or len(mark.encode()) > MAX_ITEM_TEXT:
             unremembered += len(known)
             continue
         marks[position] = mark
@@ -412,7 +418,8 @@ def to_remember(
             _sequence_sort(records[p].record_id) for p in (in_shard[0], lowest_failure)
         )
         for start in starts:
-            checkpoints += _kinesis_items(shard, start, records, in_shard, marks)
+            key = f"{start}{TOKEN_SEPARATOR}{token}"
+            checkpoints += _kinesis_items(shard, key, records, in_shard, marks)
     return Remember(checkpoints, unremembered)
 
 
@@ -424,7 +431,8 @@ def _kinesis_items(
     marks: Mapping[int, RecordMark],
 ) -> Iterator[Checkpoint]:
     """The items of one shard under the sort key ``start``: one, or if it would grow too
-    large, parts ``start``, ``start#1``, ``start#2``... (a query of ``start`` reads them all)."""
+    large, parts ``start``, ``start.1``, ``start.2``... (a query of the batch's first sequence
+    number reads them all)."""
     chunks: list[dict[str, RecordMark]] = [{}]
     size = 0
     for position in positions:

@@ -10,6 +10,7 @@ store they do nothing.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,7 +176,8 @@ class Forwarder:
         """Write what landed of the records reported failed, before the response."""
         if self._checkpoints is None:
             return
-        remember = to_remember(source, records, full, fates, before, outcomes, ledger.unread)
+        token = uuid.uuid4().hex[:12]  # this invocation's Kinesis items, beside the others
+        remember = to_remember(source, records, full, fates, before, outcomes, ledger.unread, token)
         ledger.events_unremembered += remember.unremembered
         if remember.checkpoints:
             self._checkpoints.write(remember.checkpoints, remaining_ms, ledger)

@@ -258,6 +258,18 @@ def test_what_could_not_be_read_is_not_overwritten_but_counted():
     assert remember.unremembered == 2
 
 
+def test_a_kinesis_shard_that_could_not_be_read_still_writes_beside_what_the_table_knows():
+    """Kinesis items are only added (each invocation's token in its key): nothing is hidden."""
+    batch = [kinesis_record("100"), kinesis_record("101")]
+    decoded = [DecodedRecord(API, events(p, 1)) for p in range(2)]
+    unread = {f"{STREAM}/shardId-000000000000"}
+    remember = to_remember(
+        KINESIS, batch, decoded, [DELIVERED, FAILED], {}, [accepted(*events(0, 1))], unread, "t2"
+    )
+    assert [c.marks for c in remember.checkpoints] == [{"100": mark(decoded[0], 0)}] * 2
+    assert remember.unremembered == 0
+
+
 def test_a_kinesis_failure_remembers_its_shard_under_the_batch_start_and_the_failure():
     batch = [
         kinesis_record("100"),
@@ -271,11 +283,11 @@ def test_a_kinesis_failure_remembers_its_shard_under_the_batch_start_and_the_fai
         failed(*events(1, 1)),
     ]
     fates = [DELIVERED, FAILED, DELIVERED, DELIVERED]
-    remember = to_remember(KINESIS, batch, decoded, fates, {}, outcomes)
+    remember = to_remember(KINESIS, batch, decoded, fates, {}, outcomes, token="t1")
     shard = f"{STREAM}/shardId-000000000000"
     assert [c.key for c in remember.checkpoints] == [
-        CheckpointKey(shard, "100".zfill(129)),  # the whole batch again starts here
-        CheckpointKey(shard, "101".zfill(129)),  # Lambda retries from the failure
+        CheckpointKey(shard, "100".zfill(129) + "#t1"),  # the whole batch again starts here
+        CheckpointKey(shard, "101".zfill(129) + "#t1"),  # Lambda retries from the failure
     ]
     expected = {"100": mark(decoded[0], 0), "102": mark(decoded[2], 0, 1)}
     assert all(c.marks == expected for c in remember.checkpoints)
@@ -286,13 +298,17 @@ def test_a_kinesis_item_too_large_is_split_into_parts_under_one_sort_key(monkeyp
     batch = [kinesis_record(str(n)) for n in range(1, 6)]
     decoded = [DecodedRecord(API, events(p, 1)) for p in range(5)]
     outcomes = [accepted(*(e for p in range(5) for e in events(p, 1)))]
-    remember = to_remember(KINESIS, batch, decoded, [FAILED, *[DELIVERED] * 4], {}, outcomes)
-    start = "1".zfill(129)
+    fates = [FAILED, *[DELIVERED] * 4]
+    remember = to_remember(KINESIS, batch, decoded, fates, {}, outcomes, token="t")
+    start = "1".zfill(129) + "#t"
     assert len(remember.checkpoints) > 1
     assert remember.checkpoints[0].key.sort == start
     assert [c.key.sort for c in remember.checkpoints[1:]] == [
-        f"{start}#{n}" for n in range(1, len(remember.checkpoints))
+        f"{start}.{n}" for n in range(1, len(remember.checkpoints))
     ]
+    # One query of the batch's first sequence number reads them all, and no other batch's.
+    assert all(c.key.sort.startswith("1".zfill(129)) for c in remember.checkpoints)
+    assert not any(c.key.sort.startswith("10".zfill(129)) for c in remember.checkpoints)
     assert {rid for c in remember.checkpoints for rid in c.marks} == {"1", "2", "3", "4", "5"}
 
 

@@ -197,12 +197,16 @@ def test_a_queue_that_fails_fails_every_letter_of_the_batch():
 def test_a_checkpoint_write_fits_beside_the_response_in_the_reserve_of_a_short_timeout(
     monkeypatch,
 ):
-    from forwarder.checkpoint_store import WRITE_CALL_MS, make_dynamodb_client
+    from forwarder.checkpoint_store import CALL_MS as CHECKPOINT_CALL_MS
+    from forwarder.checkpoint_store import make_dynamodb_client
     from infra.blueprint import time_reserve_ms
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     config = make_dynamodb_client().meta.config
     attempts = config.retries["total_max_attempts"]
-    assert round((config.connect_timeout + config.read_timeout) * attempts * 1000) <= WRITE_CALL_MS
+    assert (
+        round((config.connect_timeout + config.read_timeout) * attempts * 1000)
+        <= CHECKPOINT_CALL_MS
+    )
     # The CDK app keeps a quarter of a 4 s timeout: the write and the response fit in it.
-    assert time_reserve_ms(4) >= WRITE_CALL_MS + RESPONSE_MS
+    assert time_reserve_ms(4) >= CHECKPOINT_CALL_MS + RESPONSE_MS
