@@ -37,6 +37,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
 _SOURCE_LABELS = {"sqs": "SQS", "kinesis": "Kinesis"}
+#: Five-minute periods of checkpoint problems in a row before its alarm fires.
+CHECKPOINT_ALARM_PERIODS = 3
 
 
 def log_group_arns(scope: Construct, patterns: Sequence[str]) -> list[str]:
@@ -240,6 +242,22 @@ class ForwarderFunction(Construct):
             description=f"The {label} forwarder reported records it could not deliver.",
             topic=alarm_topic,
         )
+        # A checkpoint that fails costs no record, so one bad period is no news; three running
+        # are a table gone, access denied or lasting throttling, and duplicates meanwhile.
+        self._checkpoint_alarm: cloudwatch.Alarm | None = None
+        if checkpoint is not None:
+            self._checkpoint_alarm = alarm(
+                self,
+                "CheckpointProblemsAlarm",
+                metric=self._own_metric("CheckpointProblems"),
+                threshold=1,
+                description=f"The {label} forwarder's delivery checkpoint has been failing for "
+                "15 minutes (table missing, access denied, throttling?): records still land, "
+                "but those delivered again may land twice. See its 'delivery checkpoint "
+                "degraded' log lines.",
+                topic=alarm_topic,
+                periods=CHECKPOINT_ALARM_PERIODS,
+            )
 
     @property
     def props(self) -> ForwarderFunctionProps:
@@ -275,11 +293,20 @@ class ForwarderFunction(Construct):
     def records_failed_alarm(self) -> cloudwatch.Alarm:
         return self._records_failed_alarm
 
+    @property
+    def checkpoint_alarm(self) -> cloudwatch.Alarm | None:
+        """On ``CheckpointProblems`` in three periods running (with a checkpoint)."""
+        return self._checkpoint_alarm
+
     def metric_records_failed(self) -> cloudwatch.Metric:
         """The function's own ``RecordsFailed`` count (Powertools EMF)."""
+        return self._own_metric("RecordsFailed")
+
+    def _own_metric(self, name: str) -> cloudwatch.Metric:
+        """One of the function's own counts (Powertools EMF, dimension ``service``)."""
         return cloudwatch.Metric(
             namespace=self.props.metrics_namespace,
-            metric_name="RecordsFailed",
+            metric_name=name,
             dimensions_map={"service": self.service_name},
             statistic="Sum",
             period=ALARM_PERIOD,

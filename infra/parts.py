@@ -25,14 +25,17 @@ def alarm(
     threshold: float,
     description: str,
     topic: sns.ITopic | None,
+    periods: int = 1,
 ) -> cloudwatch.Alarm:
-    """An alarm at ``threshold`` or above in one period; it notifies ``topic`` on alarm and OK."""
+    """An alarm at ``threshold`` or above in ``periods`` periods running; it notifies ``topic``
+    on alarm and OK."""
     result = cloudwatch.Alarm(
         scope,
         id,
         metric=metric,
         threshold=threshold,
-        evaluation_periods=1,
+        evaluation_periods=periods,
+        datapoints_to_alarm=periods,
         comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         alarm_description=description,

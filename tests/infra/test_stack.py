@@ -281,8 +281,21 @@ def test_default_alarms(default):
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("CloudWatchLogsForwarder", "CheckpointProblems"),
         ("CloudWatchLogsForwarder", "RecordsFailed"),
     ]
+    # The checkpoint's problems cost no record: only three bad periods running are news.
+    default.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "CheckpointProblems",
+            "Dimensions": [{"Name": "service", "Value": "cloudwatch-logs-forwarder-sqs"}],
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 3,
+            "Threshold": 1,
+            "TreatMissingData": "notBreaching",
+        },
+    )
     dlq_id, _ = default.one("AWS::SQS::Queue", "/Sqs/DeadLetterQueue/")
     default.template.has_resource_properties(
         "AWS::CloudWatch::Alarm",
@@ -460,6 +473,7 @@ def test_existing_queue_outputs_and_alarms(existing_queue):
     assert alarm_metrics(existing_queue) == [
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
+        ("CloudWatchLogsForwarder", "CheckpointProblems"),
         ("CloudWatchLogsForwarder", "RecordsFailed"),
     ]
 
@@ -582,7 +596,7 @@ def test_tracing_off_removes_xray(options):
 def test_alarm_topic_receives_alarm_and_ok(options):
     topic = VARIANTS["options"]["alarmTopicArn"]
     alarms = options.resources("AWS::CloudWatch::Alarm")
-    assert len(alarms) == 10  # 4 for SQS, 6 for Kinesis
+    assert len(alarms) == 12  # 5 for SQS, 7 for Kinesis (each with its checkpoint's)
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [topic]
         assert alarm["Properties"]["OKActions"] == [topic]
