@@ -28,7 +28,14 @@ from local.cloud import LocalCloud
 from local.deploy import Deployment, LocalQueue
 from local.emulator import Emulator
 from local.readback import check_streams, read_groups
-from local.report import DemoReport, QueueSnapshot, SourceSummary, peek_queue, render
+from local.report import (
+    CHECKPOINT_METRICS,
+    DemoReport,
+    QueueSnapshot,
+    SourceSummary,
+    peek_queue,
+    render,
+)
 from local.specs import ROOT, load_blueprint
 from local.workload import Fate, Producer, Workload, demo_workload
 
@@ -180,6 +187,9 @@ def _collect(
     state = cloud.proxy.state
     landed = read_groups(deployment.endpoints.client("logs"), workload.log_groups)
     undelivered = [u for f in emulator.functions.values() for u in f.logs.undelivered()]
+    metrics: Counter[str] = Counter()
+    for function in emulator.functions.values():
+        metrics.update(function.logs.metric_totals())
     return DemoReport(
         settings=tuple(_settings(deployment, original, emulator, in_process)),
         sources=sources,
@@ -188,6 +198,7 @@ def _collect(
         create_log_stream=len(state.calls_of("CreateLogStream")),
         refused=tuple(state.violations),
         undelivered=tuple(undelivered),
+        checkpoint=Counter({name: metrics[name] for name in CHECKPOINT_METRICS}),
         queues=tuple(snapshots.values()),
         drained=False,
         elapsed_s=0.0,

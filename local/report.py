@@ -13,6 +13,14 @@ from local.function_logs import Undelivered
 from local.readback import StreamCheck
 
 _WIDTH = 100
+#: The checkpoint's counts the demo shows (``forwarder.telemetry`` publishes them).
+CHECKPOINT_METRICS = (
+    "CheckpointItemsRead",
+    "CheckpointItemsWritten",
+    "EventsAlreadyLanded",
+    "EventsAmbiguous",
+    "CheckpointProblems",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,8 @@ class DemoReport:
     create_log_stream: int
     refused: tuple[str, ...]
     undelivered: tuple[Undelivered, ...]
+    #: The functions' delivery-checkpoint metrics, summed (``CHECKPOINT_METRICS``).
+    checkpoint: Counter[str]
     queues: tuple[QueueSnapshot, ...]
     drained: bool
     elapsed_s: float
@@ -122,6 +132,15 @@ def render(report: DemoReport) -> str:
         f"requests refused for their shape: {len(report.refused)}",
     ]
     lines += [f"    refused: {_clip(problem, 90)}" for problem in report.refused[:5]]
+    checkpoint = report.checkpoint
+    lines += [
+        "",
+        "Delivery checkpoint (DynamoDB, the functions' metrics)",
+        f"  items read {checkpoint['CheckpointItemsRead']}, written "
+        f"{checkpoint['CheckpointItemsWritten']}; events left out as already landed "
+        f"{checkpoint['EventsAlreadyLanded']}, ambiguous {checkpoint['EventsAmbiguous']}; "
+        f"problems {checkpoint['CheckpointProblems']}",
+    ]
     lines += ["", "Not delivered, and why (the functions' own log lines)"]
     grouped = Counter(
         (u.function, u.record_id, u.disposition, u.reason) for u in report.undelivered
