@@ -20,6 +20,8 @@ from forwarder.checkpoints import (
     Landed,
     Ledger,
     Recall,
+    RecordMark,
+    landed_now,
     lookup,
     partition_of,
     recalled,
@@ -52,6 +54,11 @@ PLANNING_SHARE = 0.5
 #: The share of the time left to send that reading the delivery checkpoint may take: a read
 #: starts only if, after it, at least as much is left to send.
 READ_SHARE = 0.5
+#: How long an invocation waits, at most, for requests abandoned at an earlier deadline to
+#: answer (and at most this share of its time to send): what they landed is not sent again.
+LATE_WAIT_S, LATE_SHARE = 1.0, 0.25
+#: Abandoned requests, and records they landed, kept in mind before the memory is cleared.
+_MAX_FOLLOWED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,11 @@ class Forwarder:
         self._dead_letters = dead_letters
         self._checkpoints = checkpoints
         self._clock = clock
+        #: Requests abandoned at a deadline: for each, the identity of its records by position.
+        self._in_flight: dict[int, dict[int, tuple[str, str]]] = {}
+        #: What such requests landed once they answered, by record identity, for the records'
+        #: next delivery to this environment.
+        self._landed_late: dict[tuple[str, str], set[int]] = {}
 
     def forward(
         self, source: str, records: Sequence[SourceRecord], remaining_ms: Callable[[], int]
@@ -125,6 +137,7 @@ class Forwarder:
             in_time=deadline.leaving(PLANNING_SHARE).allows_request,
         )
         outcomes = self._sender.send(plan.requests, deadline)
+        self._follow_abandoned(records, outcomes)
         verdicts = judge(records, decoded, plan, outcomes, not_sent)
         fates = decide(records, verdicts, policy)
         letters_not_sent = self._dead_letter(source, records, fates, remaining_ms)
@@ -141,17 +154,22 @@ class Forwarder:
         deadline: Deadline,
         ledger: Ledger,
     ) -> Recall:
-        """The records with the events that landed in an earlier delivery left out."""
-        if self._checkpoints is None:
+        """The records with the events that landed in an earlier delivery left out: those the
+        checkpoint knows, and those that requests abandoned here at a deadline landed since."""
+        claims = self._late_claims(records, full, deadline)
+        if self._checkpoints is not None:
+            wanted = lookup(source, records)
+            reads = deadline.leaving(READ_SHARE)
+            found = (
+                self._checkpoints.read(wanted, lambda: int(reads.seconds_left() * 1000), ledger)
+                if wanted
+                else []
+            )
+            for position, marks in recalled(records, found).items():
+                claims.setdefault(position, []).extend(marks)
+        if not claims:
             return Recall(list(full), {}, 0, ())
-        wanted = lookup(source, records)
-        reads = deadline.leaving(READ_SHARE)
-        found = (
-            self._checkpoints.read(wanted, lambda: int(reads.seconds_left() * 1000), ledger)
-            if wanted
-            else []
-        )
-        recall = without_landed(full, recalled(records, found))
+        recall = without_landed(full, claims)
         for position in recall.mismatched:
             record = records[position]
             ledger.problems.append(
@@ -161,6 +179,47 @@ class Forwarder:
             ledger.unread.add(partition_of(source, record))
         ledger.events_already_landed = recall.dropped
         return recall
+
+    def _follow_abandoned(
+        self, records: Sequence[SourceRecord], outcomes: Sequence[RequestOutcome]
+    ) -> None:
+        """Note whose events each request abandoned at the deadline carries: it may land
+        yet, and the records come back."""
+        if len(self._in_flight) > _MAX_FOLLOWED:
+            self._in_flight.clear()
+        for outcome in outcomes:
+            if outcome.failure is Rejection.OUT_OF_TIME and outcome.ambiguous:
+                positions = {event.record for event in outcome.request.events}
+                self._in_flight[id(outcome.request)] = {
+                    p: (records[p].source_arn, records[p].record_id) for p in positions
+                }
+
+    def _late_claims(
+        self,
+        records: Sequence[SourceRecord],
+        full: Sequence[DecodedRecord | InvalidRecord],
+        deadline: Deadline,
+    ) -> dict[int, list[RecordMark]]:
+        """What requests abandoned at an earlier deadline landed of ``records``, once they
+        answered (waiting for them a little: they were on their way). The same environment
+        decodes a record the same way, so a claim is made of the record as it decodes now."""
+        if self._in_flight:
+            wait_s = min(LATE_WAIT_S, deadline.seconds_left() * LATE_SHARE)
+            for outcome in self._sender.settle(wait_s):
+                identities = self._in_flight.pop(id(outcome.request), None)
+                if identities is None:
+                    continue
+                for position, ordinals in landed_now([outcome], identities).items():
+                    self._landed_late.setdefault(identities[position], set()).update(ordinals)
+            if len(self._landed_late) > _MAX_FOLLOWED:
+                self._landed_late.clear()
+        claims: dict[int, list[RecordMark]] = {}
+        for position, record in enumerate(records):
+            late = self._landed_late.get((record.source_arn, record.record_id))
+            item = full[position]
+            if late and isinstance(item, DecodedRecord):
+                claims[position] = [RecordMark.of(Landed.of(late), item)]
+        return claims
 
     def _remember(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
@@ -40,6 +40,8 @@ _THROTTLING_CODES = frozenset(
 
 #: How many per-stream creation locks are kept across invocations before the map is cleared.
 _MAX_CREATION_LOCKS = 1024
+#: Requests abandoned at a deadline that are followed until they answer (``settle``).
+_MAX_ABANDONED = 64
 #: Answers after which the request may have been carried out all the same.
 _MAYBE_CARRIED_OUT = frozenset({500, 502, 504})
 #: Per sending thread: whether an attempt of the current request got no answer.
@@ -105,6 +107,8 @@ class LogsSender:
         self._create_groups = create_log_groups
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        #: Requests still in flight when their invocation's deadline came, oldest first.
+        self._abandoned: list[tuple[PlannedRequest, Future[RequestOutcome]]] = []
 
     def send(self, requests: Sequence[PlannedRequest], deadline: Deadline) -> list[RequestOutcome]:
         """Send every request; one outcome per request, in the same order. Never raises.
@@ -122,6 +126,8 @@ class LogsSender:
             if not future.done():
                 # Cancelled if it has not started; if it has, it may land all the same.
                 started = not future.cancel()
+                if started:
+                    self._abandoned = [*self._abandoned, (request, future)][-_MAX_ABANDONED:]
                 outcomes.append(
                     RequestOutcome(
                         request,
@@ -138,6 +144,16 @@ class LogsSender:
             else:
                 outcomes.append(future.result())
         return outcomes
+
+    def settle(self, timeout_s: float) -> list[RequestOutcome]:
+        """What the requests abandoned at an earlier deadline came to, for those that have
+        answered now or within ``timeout_s``; the others are followed still."""
+        if not self._abandoned:
+            return []
+        wait([future for _, future in self._abandoned], timeout=timeout_s)
+        answered = [future for _, future in self._abandoned if future.done()]
+        self._abandoned = [(r, f) for r, f in self._abandoned if not f.done()]
+        return [future.result() for future in answered if future.exception() is None]
 
     def _send_one(self, request: PlannedRequest, deadline: Deadline) -> RequestOutcome:
         """``_attempt`` the request, ambiguous if one of its attempts got no answer."""
