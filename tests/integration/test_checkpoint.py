@@ -185,6 +185,23 @@ def test_the_whole_kinesis_batch_again_after_the_deadline_lands_only_the_ambiguo
     )
 
 
+def test_without_a_table_a_request_abandoned_at_the_deadline_is_followed_all_the_same(
+    load_handler, strict, logs, log_group
+):
+    """Following abandoned requests is the environment's own memory: no table needed."""
+    handler = load_handler(**ALLOW, TIME_RESERVE_MS="1500", MAX_CONCURRENT_REQUESTS="1")
+    logs.create_log_stream(logGroupName=log_group, logStreamName="k")
+    event = sqs_event([one_event(log_group, "k", "late", now_ms())])
+    strict.inject("PutLogEvents", "delay", 1, seconds=2.5)  # answers after the 2 s to send
+
+    assert failed_ids(handler.handler(event, LambdaContext(budget_ms=3500))) != []
+    # SQS delivers it again to this environment: it waits for the answer, sends nothing.
+    assert failed_ids(handler.handler(redelivered(event), LambdaContext())) == []
+
+    assert landed_messages(logs, log_group, ["k"]) == Counter({"late": 1})
+    assert put_messages(strict) == ["late"]
+
+
 def test_an_answer_lost_after_the_call_is_named_ambiguous_though_the_retry_succeeded(
     load_handler, strict, logs, log_group, capsys
 ):
