@@ -132,7 +132,8 @@ class CheckpointStore:
                 "write",
             )
             if response is None:
-                ledger.events_unremembered += _events(checkpoints[start : start + len(chunk)])
+                written = checkpoints[start : start + len(chunk)]
+                ledger.events_unremembered += sum(c.events() for c in written)
                 continue
             unprocessed = response.get("UnprocessedItems", {}).get(self._table, [])
             ledger.items_written += len(chunk) - len(unprocessed)
@@ -142,7 +143,7 @@ class CheckpointStore:
                     "(throttled)"
                 )
                 keys = {_item_key(request["PutRequest"]["Item"]) for request in unprocessed}
-                ledger.events_unremembered += _events([c for c in checkpoints if c.key in keys])
+                ledger.events_unremembered += sum(c.events() for c in checkpoints if c.key in keys)
 
     def _get(
         self, keys: Sequence[CheckpointKey], time_left_ms: Callable[[], int], ledger: Ledger
@@ -234,11 +235,6 @@ class CheckpointStore:
 
 def _item_key(item: Any) -> CheckpointKey:
     return CheckpointKey(item[PARTITION_KEY]["S"], item[SORT_KEY]["S"])
-
-
-def _events(checkpoints: Sequence[Checkpoint]) -> int:
-    """The landed events ``checkpoints`` name."""
-    return sum(c.events() for c in checkpoints)
 
 
 def _describe(error: Exception) -> str:
