@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the stubs are a dev dependency only, never in the asset
     )
 
 from forwarder.limits import SQS_MAX_BATCH_ENTRIES, SQS_MAX_MESSAGE_BYTES
-from forwarder.model import SourceRecord
+from forwarder.model import InvalidPart, SourceRecord
 
 #: What SQS refuses in a message body and JSON text may still hold: lone surrogates and the
 #: noncharacters U+FFFE / U+FFFF (control characters are escaped by ``json.dumps`` already).
@@ -70,14 +70,25 @@ def make_s3_client() -> S3Client:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A record that can never succeed, or one user record of a KPL aggregate (``part``)."""
+
     record: SourceRecord
     reason: str
     source: str  # "aws:sqs" or "aws:kinesis"
+    part: InvalidPart | None = None
+
+    @property
+    def key(self) -> str:
+        """Names the letter among a batch's: the record's id, and the user record's number."""
+        record_id = self.record.record_id
+        return record_id if self.part is None else f"{record_id}/{self.part.sub_sequence}"
 
 
 def dead_letter_body(letter: DeadLetter) -> str:
-    """The message body: JSON with the reason, the record's id and its untouched payload."""
-    payload = letter.record.payload
+    """The message body: JSON with the reason, the record's id and its untouched payload; for
+    a user record of an aggregate, its sub-sequence number, partition key and own data."""
+    part = letter.part
+    payload = letter.record.payload if part is None else part.data
     if isinstance(payload, bytes):
         try:
             text, encoding = payload.decode("utf-8"), "text"
@@ -85,17 +96,19 @@ def dead_letter_body(letter: DeadLetter) -> str:
             text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
     else:
         text, encoding = payload, "text"
-    body = json.dumps(
-        {
-            "reason": letter.reason,
-            "source": letter.source,
-            "recordId": letter.record.record_id,
-            "arrivalTimestamp": letter.record.arrival_ms,
-            "payloadEncoding": encoding,
-            "payload": text,
-        },
-        ensure_ascii=False,
-    )
+    document: dict[str, object] = {
+        "reason": letter.reason if part is None else part.reason,
+        "source": letter.source,
+        "recordId": letter.record.record_id,
+    }
+    if part is not None:
+        document |= {"subSequenceNumber": part.sub_sequence, "partitionKey": part.partition_key}
+    document |= {
+        "arrivalTimestamp": letter.record.arrival_ms,
+        "payloadEncoding": encoding,
+        "payload": text,
+    }
+    body = json.dumps(document, ensure_ascii=False)
     # Inside JSON these can only stand in strings, where a JSON \u escape means the same.
     return _REFUSED_BY_SQS.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
 
@@ -105,7 +118,7 @@ def letter_key(letter: DeadLetter) -> str:
     record dead-lettered again overwrites its own letter rather than adding a second one."""
     day = time.strftime("%Y/%m/%d", time.gmtime(letter.record.arrival_ms / 1000))
     source = letter.source.removeprefix("aws:")
-    name = _UNSAFE_KEY_CHARS.sub("_", letter.record.record_id)[:200]
+    name = _UNSAFE_KEY_CHARS.sub("_", letter.key)[:200]
     return f"{KEY_PREFIX}{source}/{day}/{name}.json"
 
 
@@ -120,7 +133,8 @@ class _Entry:
 
 
 class DeadLetterQueue:
-    """Sends dead letters to one SQS queue in batches; reports which could not be sent.
+    """Sends dead letters to one SQS queue in batches; reports which could not be sent (by
+    ``DeadLetter.key``).
 
     A letter larger than SQS takes goes to ``bucket`` (S3, through ``s3_client``) and the queue
     gets the extended client's pointer to it, so a consumer built on that library reads the
@@ -143,7 +157,7 @@ class DeadLetterQueue:
     def send(
         self, letters: Sequence[DeadLetter], remaining_ms: Callable[[], int] = lambda: 60_000
     ) -> dict[str, str]:
-        """Send every letter; return ``{record_id: why}`` for those that were not enqueued.
+        """Send every letter; return ``{letter key: why}`` for those that were not enqueued.
         ``remaining_ms`` is the invocation's time left."""
         failed: dict[str, str] = {}
         batch: list[_Entry] = []
@@ -151,7 +165,7 @@ class DeadLetterQueue:
         for letter in letters:
             entry = self._entry(letter, remaining_ms)
             if isinstance(entry, str):
-                failed[letter.record.record_id] = entry
+                failed[letter.key] = entry
                 continue
             if (
                 len(batch) == SQS_MAX_BATCH_ENTRIES
@@ -199,7 +213,7 @@ class DeadLetterQueue:
     def _send_batch(self, batch: list[_Entry], remaining_ms: Callable[[], int]) -> dict[str, str]:
         if not _time_for_a_call(remaining_ms):
             why = "too little time left to send the dead letter"
-            return {entry.letter.record.record_id: why for entry in batch}
+            return {entry.letter.key: why for entry in batch}
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for index, entry in enumerate(batch):
             message: SendMessageBatchRequestEntryTypeDef = {
@@ -211,16 +225,14 @@ class DeadLetterQueue:
             if self._fifo:
                 # A FIFO queue needs a group; the record's own keeps its order there too.
                 message["MessageGroupId"] = entry.letter.record.message_group or "forwarder"
-                message["MessageDeduplicationId"] = entry.letter.record.record_id[:128]
+                message["MessageDeduplicationId"] = entry.letter.key[:128]
             entries.append(message)
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         except (ClientError, BotoCoreError) as error:
-            return {entry.letter.record.record_id: f"dead-letter queue: {error}" for entry in batch}
+            return {entry.letter.key: f"dead-letter queue: {error}" for entry in batch}
         return {
-            batch[int(failure["Id"])].letter.record.record_id: (
-                f"dead-letter queue: {failure.get('Message')}"
-            )
+            batch[int(failure["Id"])].letter.key: (f"dead-letter queue: {failure.get('Message')}")
             for failure in response.get("Failed", [])
         }
 

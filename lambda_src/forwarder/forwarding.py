@@ -140,7 +140,7 @@ class Forwarder:
         self._follow_abandoned(records, outcomes)
         verdicts = judge(records, decoded, plan, outcomes, not_sent)
         fates = decide(records, verdicts, policy)
-        letters_not_sent = self._dead_letter(source, records, fates, remaining_ms)
+        letters_not_sent = self._dead_letter(source, records, full, verdicts, fates, remaining_ms)
         if letters_not_sent:
             fates = decide(records, verdicts, policy, letters_not_sent)
         self._remember(source, records, full, fates, recall.before, outcomes, remaining_ms, ledger)
@@ -252,6 +252,8 @@ class Forwarder:
         self,
         source: str,
         records: Sequence[SourceRecord],
+        full: Sequence[DecodedRecord | InvalidRecord],
+        verdicts: Sequence[RecordVerdict],
         fates: Sequence[RecordFate],
         remaining_ms: Callable[[], int],
     ) -> dict[int, str]:
@@ -260,11 +262,32 @@ class Forwarder:
         if not positions:
             return {}
         assert self._dead_letters is not None  # Settings guarantee a queue for this policy
-        letters = [DeadLetter(records[p], fates[p].reason, source) for p in positions]
-        not_sent = self._dead_letters.send(letters, remaining_ms)
-        return {
-            p: not_sent[records[p].record_id] for p in positions if records[p].record_id in not_sent
+        letters = {
+            p: _letters_of(source, records[p], full[p], verdicts[p], fates[p].reason)
+            for p in positions
         }
+        not_sent = self._dead_letters.send(
+            [letter for of_one in letters.values() for letter in of_one], remaining_ms
+        )
+        unsent = {
+            p: [not_sent[letter.key] for letter in of_one if letter.key in not_sent]
+            for p, of_one in letters.items()
+        }
+        return {p: whys[0] for p, whys in unsent.items() if whys}
+
+
+def _letters_of(
+    source: str,
+    record: SourceRecord,
+    item: DecodedRecord | InvalidRecord,
+    verdict: RecordVerdict,
+    reason: str,
+) -> list[DeadLetter]:
+    """A record's dead letters: the user records of an aggregate that did not decode, when
+    the rest of it landed; otherwise the record whole."""
+    if isinstance(item, DecodedRecord) and item.invalid_parts and not verdict.rejections:
+        return [DeadLetter(record, reason, source, part) for part in item.invalid_parts]
+    return [DeadLetter(record, reason, source)]
 
 
 def _groups(
@@ -304,6 +327,7 @@ def _report(
         if isinstance(item, DecodedRecord):
             counts["EventsSkipped"] += item.skipped_empty
             counts["EventsSplit"] += item.split_events
+            counts["UserRecordsReceived"] += item.user_records
     counts["RequestsLowerBound"] += plan.lower_bound
     for outcome in outcomes:
         if outcome.failure is not Rejection.OUT_OF_TIME:

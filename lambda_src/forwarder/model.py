@@ -79,19 +79,45 @@ class LogEvent(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class InvalidPart:
+    """A user record of a KPL aggregate that did not decode: its sub-sequence number, partition
+    key and data (what its dead letter carries), and why."""
+
+    sub_sequence: int
+    partition_key: str
+    data: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class DecodedRecord:
     """A record that decoded: its destination and events, in arrival order. A record with
     nothing to send (a subscription CONTROL_MESSAGE, only empty messages) has no events.
 
-    A record of newline-delimited JSON may name several destinations: ``destination`` and
-    ``events`` are its first line's, ``elsewhere`` the other destinations' (each once, in order
-    of first appearance). ``parts`` gives them all."""
+    A record of newline-delimited JSON, or a KPL aggregate, may name several destinations:
+    ``destination`` and ``events`` are its first line's, ``elsewhere`` the other destinations'
+    (each once, in order of first appearance). ``parts`` gives them all.
+
+    ``user_records``: how many user records an aggregate holds (0: the record is no aggregate);
+    ``invalid_parts``: those that did not decode. The others' events are sent; the record is
+    invalid (``invalid_reason``), and its dead letters are those parts."""
 
     destination: Destination | None
     events: list[LogEvent]
     skipped_empty: int = 0
     split_events: int = 0
     elsewhere: tuple[tuple[Destination, list[LogEvent]], ...] = ()
+    user_records: int = 0
+    invalid_parts: tuple[InvalidPart, ...] = ()
+
+    @property
+    def invalid_reason(self) -> str | None:
+        """Why the record is invalid although it decoded: its first invalid user record."""
+        if not self.invalid_parts:
+            return None
+        first, more = self.invalid_parts[0], len(self.invalid_parts) - 1
+        also = f" (and {more} more user record{'s' * (more > 1)})" if more else ""
+        return f"user record {first.sub_sequence} of the KPL aggregate: {first.reason}{also}"
 
     def parts(self) -> Iterator[tuple[Destination, list[LogEvent]]]:
         """Every destination of the record with its events; none without events."""

@@ -11,6 +11,9 @@ Pure: no I/O. The payload forms, in the order they are recognised:
    forms; the record's events are its lines', bound for the destinations they name.
 5. Anything else: one event whose message is the raw text, sent to the default destination.
 
+A Kinesis record that is a KPL aggregate (``aggregates``) is read as its user records, each in
+one of these forms, in order: one record whose events are theirs.
+
 A JSON object that names any of those keys is taken at its word: if its shape is wrong the record
 is invalid, rather than forwarded somewhere its sender did not mean.
 """
@@ -24,9 +27,11 @@ import math
 import re
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from fnmatch import translate
 from typing import Any
 
+from forwarder.aggregates import CorruptAggregate, is_aggregate, user_records
 from forwarder.limits import (
     ENTITY_KEY_ATTRIBUTE_NAMES,
     ENTITY_MAX_ATTRIBUTES,
@@ -45,6 +50,7 @@ from forwarder.model import (
     DecodedRecord,
     Destination,
     Entity,
+    InvalidPart,
     InvalidRecord,
     LogEvent,
     SourceRecord,
@@ -126,20 +132,59 @@ class RecordDecoder:
     ) -> DecodedRecord:
         if record.envelope_error is not None:
             raise InvalidPayload(record.envelope_error)
+        if is_aggregate(record.payload):
+            return self._aggregate(record, position, budget)
+        return self._payload(record.payload, record, position, budget)
+
+    def _aggregate(
+        self, record: SourceRecord, position: int, budget: DecompressionBudget | None
+    ) -> DecodedRecord:
+        """A KPL aggregate: its user records' events, numbered across them in order. A user
+        record that does not decode is set aside (``invalid_parts``); the others are sent."""
+        assert isinstance(record.payload, bytes)
+        try:
+            users = user_records(record.payload)
+        except CorruptAggregate as error:
+            raise InvalidPayload(f"KPL aggregated record is corrupt: {error}") from None
+        parts: list[DecodedRecord] = []
+        invalid: list[InvalidPart] = []
+        first_index = 0
+        for user in users:
+            try:
+                part = self._payload(user.data, record, position, budget, first_index)
+            except InvalidPayload as error:
+                invalid.append(
+                    InvalidPart(user.sub_sequence, user.partition_key, user.data, str(error))
+                )
+                continue
+            parts.append(part)
+            first_index += _event_count(part)
+        return replace(_combine(parts), user_records=len(users), invalid_parts=tuple(invalid))
+
+    def _payload(
+        self,
+        payload: str | bytes,
+        record: SourceRecord,
+        position: int,
+        budget: DecompressionBudget | None,
+        first_index: int = 0,
+    ) -> DecodedRecord:
+        """One payload (a record's, or a user record's of an aggregate) in any of the forms;
+        its events numbered from ``first_index``."""
         # A leading byte order mark, as some Windows tools write, is not part of the payload.
-        text = _payload_text(record.payload, budget).removeprefix(_BOM)
+        text = _payload_text(payload, budget).removeprefix(_BOM)
         documents = _json_documents(text)
         if len(documents) == 1:
-            return self._document(*documents[0], record, position)
+            return self._document(*documents[0], record, position, first_index)
         parts: list[DecodedRecord] = []
-        first_index = 0  # events are numbered across the lines, in decode order
+        # events are numbered across the lines, in decode order
         for number, (line, document) in enumerate(documents, start=1):
             try:
                 part = self._document(line, document, record, position, first_index)
             except InvalidPayload as error:
                 raise InvalidPayload(f"line {number} of newline-delimited JSON: {error}") from None
             parts.append(part)
-            first_index += sum(len(events) for _, events in part.parts())
+            first_index += _event_count(part)
         return _combine(parts)
 
     def _document(
@@ -380,6 +425,10 @@ def _combine(parts: list[DecodedRecord]) -> DecodedRecord:
         return DecodedRecord(None, [], skipped, split)
     (first, events), *elsewhere = by_destination.items()
     return DecodedRecord(first, events, skipped, split, tuple(elsewhere))
+
+
+def _event_count(record: DecodedRecord) -> int:
+    return sum(len(events) for _, events in record.parts())
 
 
 def _name(document: dict[str, Any], key: str) -> str:

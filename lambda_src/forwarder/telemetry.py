@@ -14,8 +14,10 @@ _BYTES = frozenset({"BytesSent"})
 #: The first few checkpoint problems of an invocation are logged; the count is a metric.
 _PROBLEMS_LOGGED = 5
 #: Published only in an invocation that saw some: a custom metric costs by the hours it is
-#: published, and these are zero in almost every batch.
+#: published, and these are zero in almost every batch (``UserRecordsReceived``: the user
+#: records of KPL aggregates, zero but from aggregating producers).
 _WHEN_SEEN = (
+    "UserRecordsReceived",
     "EventsAmbiguous",
     "EventsAlreadyLanded",
     "EventsUnremembered",

@@ -37,6 +37,8 @@ def judge(
                 verdict.deferred_reason = result.reason
             else:
                 verdict.invalid_reason = result.reason
+        else:  # an aggregate with user records that did not decode is invalid, sent or not
+            verdict.invalid_reason = result.invalid_reason
     for position, first in (held_back or {}).items():
         verdicts[position].blocked_by = records[first].record_id
     for event, reason in plan.prejudged:

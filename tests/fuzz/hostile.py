@@ -12,12 +12,15 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
+
+from local.aggregation import aggregate
 
 FAILS = "fails"  # only this record is reported
 TO_RAW = "raw"  # delivered: raw text, to the default stream (named "raw" in the tests)
@@ -63,6 +66,20 @@ def multi_member_bomb(members: int = 40, each: int = 1024 * 1024) -> bytes:
     """Many small gzip members, concatenated: each alone is harmless, together 40 MiB."""
     member = gzip.compress(bytes(each), 9)
     return member * members
+
+
+def kpl(*user_records: bytes) -> bytes:
+    """One KPL aggregate of ``user_records``, by the reference aggregator."""
+    (record,) = aggregate((f"key-{i}", data) for i, data in enumerate(user_records))
+    return record[1]
+
+
+def kpl_framed(message: bytes) -> bytes:
+    """``message`` framed as an aggregate (magic, message, its MD5) whatever it holds."""
+    return KPL_MAGIC + message + hashlib.md5(message).digest()
+
+
+KPL_MAGIC = b"\xf3\x89\x9a\xc2"
 
 
 def b64(data: bytes) -> str:
@@ -245,6 +262,39 @@ def corpus(group: str, now_ms: int) -> list[Hostile]:
         Hostile("stream-with-star", SQS, event(stream="a*"), FAILS),
         Hostile("stream-empty", SQS, event(stream=""), FAILS),
         Hostile("stream-too-long", SQS, event(stream="s" * 513), FAILS),
+        # --- KPL aggregates ------------------------------------------------------------------
+        Hostile("kpl-bad-md5", KINESIS, kpl(event().encode())[:-1] + b"\x00", FAILS),
+        Hostile("kpl-truncated", KINESIS, kpl(event().encode(), event().encode())[:-30], FAILS),
+        Hostile("kpl-magic-only", KINESIS, KPL_MAGIC, FAILS),
+        Hostile("kpl-not-a-message", KINESIS, kpl_framed(b"\x0b\x00"), FAILS),
+        Hostile(
+            "kpl-index-past-the-key-table",
+            KINESIS,
+            kpl_framed(b"\x0a\x01k\x1a\x05\x08\x07\x1a\x01x"),
+            FAILS,
+        ),
+        Hostile(
+            "kpl-one-bad-user-record",
+            KINESIS,
+            kpl(event().encode(), b"\xff\xfe", event(message="third").encode()),
+            FAILS,
+            "the good user records are sent; the record is invalid",
+        ),
+        Hostile("kpl-no-user-records", KINESIS, kpl_framed(b""), SKIPPED, "nothing to send"),
+        Hostile(
+            "kpl-gzip-bomb-inside",
+            KINESIS,
+            kpl(gzip_bomb()),
+            FAILS,
+            "a user record's gzip is bounded as a record's is",
+        ),
+        Hostile(
+            "kpl-aggregate-inside-an-aggregate",
+            KINESIS,
+            kpl(kpl(event().encode())),
+            FAILS,
+            "aggregates are not nested: the inner one is not text",
+        ),
         # --- gzip -------------------------------------------------------------------------
         Hostile("gzip-bomb-kinesis", KINESIS, gzip_bomb(), FAILS),
         Hostile("gzip-bomb-sqs-base64", SQS, b64(gzip_bomb()), FAILS),
@@ -394,7 +444,10 @@ def hostile_payloads(draw: st.DrawFn, group: str, now_ms: int) -> tuple[str, str
             document.setdefault("timestamp", now_ms)
     kind = draw(
         st.sampled_from(
-            ["json", "json-cut", "ndjson", "gzip", "gzip-cut", "b64gzip", "text", "bytes", "deep"]
+            [
+                *("json", "json-cut", "ndjson", "gzip", "gzip-cut", "b64gzip", "text", "bytes"),
+                *("deep", "kpl", "kpl-cut", "kpl-message"),
+            ]
         )
     )
     text = json.dumps(document, allow_nan=True)
@@ -416,5 +469,17 @@ def hostile_payloads(draw: st.DrawFn, group: str, now_ms: int) -> tuple[str, str
         return SQS, draw(st.text(st.characters(exclude_categories=["Cs"]), max_size=200))
     if kind == "bytes":
         return KINESIS, draw(st.binary(max_size=200))
+    if kind == "kpl":  # user records of hostile text and bytes, in one aggregate
+        others = draw(st.lists(st.binary(max_size=60) | texts.map(_utf8), max_size=3))
+        return KINESIS, kpl(_utf8(text), *others)
+    if kind == "kpl-cut":
+        packed = kpl(_utf8(text))
+        return KINESIS, packed[: draw(st.integers(0, len(packed)))]
+    if kind == "kpl-message":  # any bytes as the message, with a digest that matches
+        return KINESIS, kpl_framed(draw(st.binary(max_size=200)))
     depth = draw(st.integers(1, 3000))  # a message nested around the parser's limit
     return SQS, text[:-1] + ', "message": ' + "[" * depth + "]" * depth + "}"
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")

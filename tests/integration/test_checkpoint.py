@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from local.aggregation import aggregate
 from local.lambda_events import (
     LambdaContext,
     failed_ids,
@@ -82,6 +83,43 @@ def test_a_kinesis_retry_from_the_lowest_failure_lands_none_of_the_tail_twice(
     assert set(put_messages(strict)) == {"blocked"}  # with its retry after creating its stream
     assert landed_messages(logs, log_group, ["k"]) == Counter(["first", "tail 1", "tail 2"])
     assert [m for _, m in read_events(logs, missing, "k")] == ["blocked"]
+
+
+@pytest.mark.parametrize("with_table", [True, False])
+def test_a_failed_user_record_fails_its_aggregate_and_the_retry_lands_only_it(
+    load_handler, strict, logs, log_group, checkpoint_table, with_table, capsys
+):
+    """Lambda's batchItemFailures names the parent's sequence number only, so it delivers the
+    whole aggregate again: the checkpoint names its landed events across its user records."""
+    table = {"CHECKPOINT_TABLE": checkpoint_table} if with_table else {}
+    missing = f"{log_group}-later"
+    t = now_ms()
+    users = [
+        ("a", one_event(log_group, "k", "user 0", t).encode()),
+        ("b", one_event(missing, "k", "user 1 blocked", t + 1).encode()),
+        ("c", one_event(log_group, "k", "user 2", t + 2).encode()),
+    ]
+    ((_, parent),) = aggregate(users)
+    event = kinesis_event([parent, one_event(log_group, "k", "next", t + 3).encode()])
+    sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+
+    first = load_handler(**ALLOW, **table)
+    assert failed_ids(first.handler(event, LambdaContext())) == sequence
+    logs.create_log_group(logGroupName=missing)
+    strict.state.calls.clear()
+    capsys.readouterr()
+    retry = load_handler(**ALLOW, **table)  # another environment: only the table knows
+    assert failed_ids(retry.handler(copy.deepcopy(event), LambdaContext())) == []
+
+    assert [m for _, m in read_events(logs, missing, "k")] == ["user 1 blocked"]
+    landed = landed_messages(logs, log_group, ["k"])
+    summary = _summary(capsys.readouterr().out)
+    if with_table:
+        assert set(put_messages(strict)) == {"user 1 blocked"}
+        assert landed == Counter(["user 0", "user 2", "next"])
+        assert summary["events_already_landed"] == 3
+    else:  # today's duplicates without the checkpoint: what landed lands again
+        assert landed == Counter({"user 0": 2, "user 2": 2, "next": 2})
 
 
 def test_another_environment_reads_the_checkpoint_from_the_table(

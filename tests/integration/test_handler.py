@@ -11,6 +11,7 @@ import pytest
 
 from forwarder.records import split_message
 from forwarder.settings import ConfigurationError
+from local.aggregation import aggregate
 from local.lambda_events import (
     LambdaContext,
     failed_ids,
@@ -467,3 +468,67 @@ def test_requests_run_concurrently_up_to_the_bound(load_handler, strict, logs, l
 
     assert failed_ids(handler.handler(event, LambdaContext())) == []
     assert strict.state.max_in_flight == 4
+
+
+# --- KPL aggregated records --------------------------------------------------------------------
+
+
+def test_aggregated_records_land_in_order_in_the_fewest_requests(
+    load_handler, strict, logs, log_group, capsys
+):
+    handler = load_handler(**ALLOW)
+    t = now_ms() - 60_000
+    users = [
+        (f"device-{i % 5}", one_event(log_group, "kpl", f"m{i:04}", t + i).encode())
+        for i in range(3000)
+    ]
+    aggregates = aggregate(users, max_bytes=64 * 1024)  # many aggregates, as a busy KPL writes
+    assert len(aggregates) > 5
+    event = kinesis_event([data for _, data in aggregates])
+
+    assert failed_ids(handler.handler(event, LambdaContext())) == []
+
+    assert [m for _, m in read_events(logs, log_group, "kpl")] == [f"m{i:04}" for i in range(3000)]
+    summary = batch_summary(capsys.readouterr().out)
+    assert summary["user_records_received"] == 3000
+    assert summary["requests_sent"] == summary["requests_lower_bound"] == 1
+
+
+def test_a_bad_user_record_is_dead_lettered_alone_and_a_corrupt_aggregate_whole(
+    load_handler, strict, sqs, logs, log_group
+):
+    queue_url = sqs.create_queue(QueueName=f"dlq-{time.time_ns()}")["QueueUrl"]
+    handler = load_handler(**ALLOW, INVALID_RECORDS="dead-letter", DEAD_LETTER_QUEUE_URL=queue_url)
+    t = now_ms()
+    ((_, with_a_bad_one),) = aggregate(
+        [
+            ("a", one_event(log_group, "kpl", "first", t).encode()),
+            ("b", one_event("/forbidden", "kpl", "not allowed", t).encode()),
+            ("c", one_event(log_group, "kpl", "third", t + 1).encode()),
+        ]
+    )
+    ((_, corrupt),) = aggregate([("d", one_event(log_group, "kpl", "lost?", t).encode())])
+    corrupt = corrupt[:-1] + bytes([corrupt[-1] ^ 0xFF])
+    after = one_event(log_group, "kpl", "after", t + 2).encode()
+    event = kinesis_event([with_a_bad_one, corrupt, after])
+    sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+
+    assert failed_ids(handler.handler(event, LambdaContext())) == []
+
+    assert [m for _, m in read_events(logs, log_group, "kpl")] == ["first", "third", "after"]
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    letters = sorted((json.loads(m["Body"]) for m in messages), key=lambda d: d["recordId"])
+    assert [d["recordId"] for d in letters] == sequence[:2]
+    part, whole = letters
+    assert (part["subSequenceNumber"], part["partitionKey"]) == (1, "b")
+    assert json.loads(part["payload"])["message"] == "not allowed"
+    assert "not allowed by ALLOWED_LOG_GROUPS" in part["reason"]
+    assert "subSequenceNumber" not in whole
+    assert base64.b64decode(whole["payload"]) == corrupt
+    assert whole["reason"].startswith("KPL aggregated record is corrupt: its MD5 digest")
+
+
+def batch_summary(output: str) -> dict:
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    (summary,) = [line for line in lines if line.get("message") == "batch forwarded"]
+    return summary

@@ -21,7 +21,7 @@ from forwarder.dead_letters import (
     make_sqs_client,
 )
 from forwarder.limits import SQS_MAX_MESSAGE_BYTES
-from forwarder.model import SourceRecord
+from forwarder.model import InvalidPart, SourceRecord
 from forwarder.settings import Settings
 
 #: The characters SQS accepts in a message body (SendMessage reference).
@@ -210,3 +210,41 @@ def test_a_checkpoint_write_fits_beside_the_response_in_the_reserve_of_a_short_t
     )
     # The CDK app keeps a quarter of a 4 s timeout: the write and the response fit in it.
     assert time_reserve_ms(4) >= CHECKPOINT_CALL_MS + RESPONSE_MS
+
+
+# --- a user record of a KPL aggregate is a letter of its own ----------------------------------
+
+
+def test_the_letter_of_a_user_record_carries_it_alone_with_its_number_and_key():
+    parent = SourceRecord("49590000000000000000001", b"<the whole aggregate>", ARRIVAL_MS)
+    parts = [
+        InvalidPart(3, "device-7", b"\xff\xfe binary", "payload is neither UTF-8 text nor gzip"),
+        InvalidPart(5, "device-8", b"raw text", "no destination"),
+    ]
+    letters = [DeadLetter(parent, "user record 3 of ...", "aws:kinesis", part) for part in parts]
+
+    documents = [json.loads(dead_letter_body(one)) for one in letters]
+
+    assert [d["subSequenceNumber"] for d in documents] == [3, 5]
+    assert [d["partitionKey"] for d in documents] == ["device-7", "device-8"]
+    assert [d["reason"] for d in documents] == [part.reason for part in parts]
+    assert {d["recordId"] for d in documents} == {parent.record_id}
+    assert base64.b64decode(documents[0]["payload"]) == b"\xff\xfe binary"
+    assert (documents[1]["payloadEncoding"], documents[1]["payload"]) == ("text", "raw text")
+    # each has a name of its own: in the batch's report, and as a large letter's object
+    assert [one.key for one in letters] == [f"{parent.record_id}/3", f"{parent.record_id}/5"]
+    assert len({letter_key(one) for one in letters}) == 2
+
+
+def test_letters_of_two_user_records_of_one_record_are_reported_apart():
+    parent = SourceRecord("49590000000000000000001", b"agg", ARRIVAL_MS, message_group="shard-0")
+    letters = [
+        DeadLetter(parent, "bad", "aws:kinesis", InvalidPart(n, "k", b"x", "bad")) for n in (0, 1)
+    ]
+    sqs = FakeSqs(fail=True)
+    assert queue(sqs).send(letters) == {
+        f"{parent.record_id}/0": "dead-letter queue: An error occurred (InternalError) when "
+        "calling the Send operation: boom",
+        f"{parent.record_id}/1": "dead-letter queue: An error occurred (InternalError) when "
+        "calling the Send operation: boom",
+    }

@@ -11,6 +11,7 @@ run out and give the rest of the batch up to the on-failure destination.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from forwarder.model import PlannedRequest, Rejection, RequestOutcome, SourceRec
 from forwarder.sending import Deadline
 from forwarder.settings import InvalidRecordPolicy, Settings
 from forwarder.sources import source_records
+from local.aggregation import aggregate
 from local.lambda_events import kinesis_event, many_events, one_event, sqs_event
 
 GROUP = "/app/orders"
@@ -460,3 +462,74 @@ def test_held_back_records_are_exactly_those_after_a_known_failure_of_their_grou
     dropped = [f.record_id for f in result.failures if f.disposition == "dropped"]
     assert letters + dropped == settled
     assert len(result.failures) == len(failed) + len(settled)  # one fate per record
+
+
+# --- KPL aggregates: one Kinesis record, many user records -----------------------------------
+
+
+def aggregate_of(*payloads: str | bytes) -> bytes:
+    (record,) = aggregate(
+        (f"key-{i}", p.encode() if isinstance(p, str) else p) for i, p in enumerate(payloads)
+    )
+    return record[1]
+
+
+def test_an_aggregate_with_a_bad_user_record_sends_the_rest_and_dead_letters_only_that_one():
+    good = bodies("a0", "a2", "after")
+    event = kinesis([aggregate_of(good[0], b"\xff not text", good[1]), good[2]])
+    ids = ids_of(event)
+
+    result, sender, dead_letters, _ = forward(event, DEAD_LETTER)
+
+    assert sender.messages == ["a0", "a2", "after"]
+    assert result.failed_ids == []
+    (letter,) = dead_letters.letters
+    assert letter.record.record_id == ids[0]
+    assert letter.part is not None
+    assert (letter.part.sub_sequence, letter.part.data) == (1, b"\xff not text")
+    assert letter.key == f"{ids[0]}/1"
+    assert result.counts["RecordsDeadLettered"] == 1
+    assert result.counts["EventsForwarded"] == 3
+
+
+def test_an_aggregate_with_events_refused_as_well_is_dead_lettered_whole():
+    too_old = one_event(GROUP, "s", "old", now_ms() - MAX_AGE_MS - HOUR_MS)
+    event = kinesis([aggregate_of(too_old, b"\xff not text")])
+
+    result, _, dead_letters, _ = forward(event, DEAD_LETTER)
+
+    (letter,) = dead_letters.letters
+    assert letter.part is None  # the whole aggregate: its too-old event is in it
+    assert letter.record.payload == event_payload(event, 0)
+    assert result.counts["RecordsDeadLettered"] == 1
+
+
+def test_an_aggregate_with_a_bad_user_record_under_fail_is_reported_with_its_reason():
+    good = bodies("a0", "after")
+    event = kinesis([aggregate_of(good[0], b"\xff not text"), good[1]])
+    ids = ids_of(event)
+
+    result, sender, _, _ = forward(event, FAIL)
+
+    assert sender.messages == ["a0", "after"]  # sent: Kinesis holds nothing back behind it
+    assert result.failed_ids == ids
+    assert reasons(result)[ids[0]].startswith("user record 1 of the KPL aggregate: payload is")
+
+
+def test_a_corrupt_aggregate_is_dead_lettered_whole_and_the_rest_of_the_shard_lands():
+    good = bodies("a0", "after")
+    corrupt = bytearray(aggregate_of(good[0]))
+    corrupt[-1] ^= 0xFF
+    event = kinesis([bytes(corrupt), good[1]])
+
+    result, sender, dead_letters, _ = forward(event, DEAD_LETTER)
+
+    assert sender.messages == ["after"]
+    (letter,) = dead_letters.letters
+    assert letter.part is None
+    assert "KPL aggregated record is corrupt" in letter.reason
+    assert result.failed_ids == []
+
+
+def event_payload(event: dict[str, Any], position: int) -> bytes:
+    return base64.b64decode(event["Records"][position]["kinesis"]["data"])

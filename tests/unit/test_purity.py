@@ -12,6 +12,7 @@ PURE = [
     "forwarder.limits",
     "forwarder.settings",
     "forwarder.model",
+    "forwarder.aggregates",
     "forwarder.records",
     "forwarder.planning",
     "forwarder.verdicts",
