@@ -26,8 +26,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from forwarder.aggregates import user_records
 from infra.blueprint import Blueprint
 from infra.config import ConfigError
+from local.aggregation import aggregate
 from local.cloud import LocalCloud
 from local.demo import demo_blueprint, run_demo
 from local.deploy import Deployment
@@ -115,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--stream", default="cli", help="log stream for --group (cli)")
     send.add_argument("--partition-key", default="cli", help="Kinesis partition key")
     send.add_argument("--message-group-id", help="MessageGroupId (FIFO queues)")
+    send.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="with --to kinesis: pack the records into KPL aggregated records, as the KPL does",
+    )
 
     read = commands.add_parser("read", help="print what landed in a log group")
     read.add_argument("group", nargs="?", default=DEFAULT_LOG_GROUP)
@@ -267,6 +274,16 @@ def _send(args: argparse.Namespace) -> int:
         state.queues[state.queue].url,
         state.streams[state.stream].name,
     )
+    if args.aggregate:
+        if args.to != "kinesis":
+            print("--aggregate packs Kinesis records: use it with --to kinesis", file=sys.stderr)
+            return 2
+        users = [(args.partition_key, p if isinstance(p, bytes) else p.encode()) for p in payloads]
+        for key, packed in aggregate(users):
+            count = len(user_records(packed))
+            identifier = producer.send(Outbound("kinesis", packed, "cli", partition_key=key))
+            print(f"sent to kinesis: {identifier} (a KPL aggregate of {count} user records)")
+        return 0
     for payload in payloads:
         record = Outbound(args.to, payload, "cli", partition_key=args.partition_key)
         identifier = producer.send(record, message_group=args.message_group_id)

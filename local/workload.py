@@ -3,10 +3,10 @@
 ``demo_workload`` builds what a newcomer should see handled: several services' logs with
 out-of-order timestamps over SQS and Kinesis, both payload shapes, a message over 1 MB that must
 be split (gzip-compressed, so it fits in an SQS message), an event with an entity, a
-subscription-filter payload, one event too old to accept, one malformed record and one event from
-a clock three hours fast. Each record says what should become of it, and the workload knows every
-event that must land, per stream, so the demo can check the result rather than just print it.
-"""
+subscription-filter payload, a KPL producer's aggregated record, one event too old to accept,
+one malformed record and one event from a clock three hours fast. Each record says what should
+become of it, and the workload knows every event that must land, per stream, so the demo can
+check the result rather than just print it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from local.aggregation import aggregate
 from local.lambda_events import many_events, one_event, subscription_payload
 from local.readback import Event, StreamKey
 
@@ -228,6 +229,17 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
             )
         )
         expect(payments_group, "worker-1", timestamp, message)
+    # payments too: a KPL producer packs many user records into one Kinesis record.
+    user_records = []
+    for k in range(24):
+        timestamp = base + 250_000 + k * 700
+        message = f"card terminal t-{k % 4} heartbeat {k}"
+        user_records.append(
+            (f"t-{k % 4}", one_event(payments_group, "terminals", message, timestamp).encode())
+        )
+        expect(payments_group, "terminals", timestamp, message)
+    ((key, packed),) = aggregate(user_records)
+    add(Outbound("kinesis", packed, "KPL aggregate of 24 user records", partition_key=key))
     # billing: a subscription filter's delivery (another account's logs, say).
     sub_events = [(base + 200_000 + k * 1_000, f"invoice {k} issued") for k in range(3)]
     add(

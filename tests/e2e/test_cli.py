@@ -113,15 +113,18 @@ def test_serve_send_and_read_as_a_user_would(tmp_path: Path) -> None:
 
         assert "sent to sqs" in cli("send", "--group", "/app/cli", "from the queue")
         assert "sent to kinesis" in cli("send", "--to", "kinesis", "--group", "/app/cli", "hi")
+        kpl = ("send", "--to", "kinesis", "--aggregate", "--group", "/app/cli", "kpl 1", "kpl 2")
+        assert "(a KPL aggregate of 2 user records)" in cli(*kpl)
         deadline = time.monotonic() + 40
         landed = ""
         while time.monotonic() < deadline:
             landed = cli("read", "/app/cli")
-            if "from the queue" in landed and "hi" in landed:
+            if all(text in landed for text in ("from the queue", "hi", "kpl 1", "kpl 2")):
                 break
             time.sleep(0.5)
         assert "from the queue" in landed
-        assert "/app/cli cli: 2 event(s)" in landed
+        assert "kpl 2" in landed
+        assert "/app/cli cli: 4 event(s)" in landed
     finally:
         serve.send_signal(signal.SIGINT)
         output, _ = serve.communicate(timeout=30)
