@@ -275,7 +275,7 @@ def dead_letters(cloud: LocalCloud, deployment: Deployment) -> DeadLetters:
     return DeadLetters(
         redriven=read_queue(sqs, deployment.queue("SqsDeadLetterQueue").url),
         function=read_queue(sqs, deployment.queue("KinesisDeadLetterQueue").url),
-        on_failure=read_queue(sqs, deployment.queue("KinesisOnFailureQueue").url),
+        on_failure=deployment.on_failure_records(),
     )
 
 

@@ -140,7 +140,7 @@ class SqsMappingSpec:
 class KinesisMappingSpec:
     """The Kinesis event source mapping's settings (Lambda's defaults). ``-1`` means unbounded
     for ``max_retry_attempts`` and ``max_record_age_s``; ``on_failure`` is the logical id of the
-    on-failure destination queue."""
+    on-failure destination: a queue (metadata only) or a bucket (the records with their data)."""
 
     batch_size: int = 100
     batching_window_s: float = 0.0
@@ -277,7 +277,8 @@ def export_blueprint(
         source is not None and source.invalid_records == "dead-letter"
         for source in (config.sqs, config.kinesis)
     )
-    bucket = FAILURE_STORE_BUCKET if dead_lettering else None
+    kinesis_to_s3 = config.kinesis is not None and config.kinesis.on_failure == "s3"
+    bucket = FAILURE_STORE_BUCKET if dead_lettering or kinesis_to_s3 else None
     queues: dict[str, QueueSpec] = {}
     tables: dict[str, TableSpec] = {}
     sqs = kinesis = None
@@ -383,7 +384,9 @@ def _sqs_source(
 def _kinesis_source(
     config: ForwarderConfig, kinesis: KinesisConfig, bucket: str | None
 ) -> tuple[KinesisSource, dict[str, QueueSpec]]:
-    queues = {KINESIS_ON_FAILURE_QUEUE: QueueSpec(KINESIS_ON_FAILURE_QUEUE)}
+    queues: dict[str, QueueSpec] = {}
+    if kinesis.on_failure == "sqs":
+        queues[KINESIS_ON_FAILURE_QUEUE] = QueueSpec(KINESIS_ON_FAILURE_QUEUE)
     dead_letters = None
     if kinesis.invalid_records == "dead-letter":
         dead_letters = KINESIS_DEAD_LETTER_QUEUE
@@ -414,7 +417,7 @@ def _kinesis_source(
         bisect_on_error=True,
         max_retry_attempts=kinesis.max_retry_attempts,
         max_record_age_s=kinesis.max_record_age_seconds,
-        on_failure=KINESIS_ON_FAILURE_QUEUE,
+        on_failure=KINESIS_ON_FAILURE_QUEUE if kinesis.on_failure == "sqs" else bucket,
         report_batch_item_failures=True,
     )
     return KinesisSource(function, stream, mapping), queues

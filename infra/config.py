@@ -32,7 +32,9 @@ _FLAG = Flag()
 __all__ = [
     "CONTEXT_DEFAULTS",
     "INVALID_RECORDS_POLICIES",
+    "KINESIS_ON_FAILURE",
     "LOG_RETENTION_DAYS",
+    "ON_FAILURE_PREFIX",
     "ConfigError",
     "ForwarderConfig",
     "FunctionConfig",
@@ -84,6 +86,12 @@ AUTO = "auto"
 #: The function's options by their context key (``INVALID_RECORDS`` has one per source).
 CONTEXT_OPTIONS: dict[str, Option] = {key: o for o in OPTIONS for key in o.context}
 _PER_SOURCE = frozenset({"sqsInvalidRecords", "kinesisInvalidRecords"})
+#: Where a Kinesis mapping may put batches given up after retries (``kinesisOnFailure``).
+KINESIS_ON_FAILURE = ("s3", "sqs")
+#: Where Lambda writes an event source mapping's on-failure records in an S3 destination:
+#: "aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<Random UUID>" (Lambda
+#: developer guide, "Retain discarded batch records for a Kinesis Data Streams event source").
+ON_FAILURE_PREFIX = "aws/lambda/"
 
 #: Every context key this app reads, with its default (what ``cdk.json`` ships with): the
 #: function's options from their table, and the stack's own.
@@ -123,6 +131,8 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "kinesisMaxRecordAgeSeconds": 3600,
     "kinesisStartingPosition": "TRIM_HORIZON",
     "kinesisIteratorAgeAlarmSeconds": 600,
+    "kinesisOnFailure": "s3",
+    "kinesisEnhancedFanOut": False,
 }
 
 #: Context keys without ':' that are not ours but are known to be set by the CDK CLI.
@@ -274,6 +284,11 @@ class KinesisConfig:
     starting_position: str
     invalid_records: str
     iterator_age_alarm_seconds: int
+    #: Where the mapping puts batches given up after retries: ``s3`` (the records with their
+    #: data, in the failure store) or ``sqs`` (their metadata only, in a queue).
+    on_failure: str = "s3"
+    #: Read through a registered stream consumer of its own (2 MB/s per shard, pushed).
+    enhanced_fan_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -430,6 +445,8 @@ class _Reader:
             ),
             invalid_records=self.invalid_records("kinesisInvalidRecords"),
             iterator_age_alarm_seconds=self.integer("kinesisIteratorAgeAlarmSeconds", 1, 604800),
+            on_failure=self.choice("kinesisOnFailure", KINESIS_ON_FAILURE),
+            enhanced_fan_out=self.boolean("kinesisEnhancedFanOut"),
         )
 
     # -- the function's options, by the rules of their table ------------------------------------

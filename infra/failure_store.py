@@ -1,8 +1,9 @@
 """The failure store: an S3 bucket for what the forwarder gives up on and SQS cannot carry.
 
-Today it holds dead letters larger than an SQS message (``dead-letters/``: the function writes
-the letter there and puts the SQS extended client's pointer in the dead-letter queue). The
-Kinesis on-failure records are to have their own prefix in the same bucket.
+It holds dead letters larger than an SQS message (``dead-letters/``: the function writes the
+letter there and puts the SQS extended client's pointer in the dead-letter queue), and the
+Kinesis mapping's on-failure records (``aws/lambda/``: Lambda writes each batch it gives up after
+its retries there, the records' data included, under a key of its own choosing).
 
 Safe defaults, as the AWS Solutions Constructs give a bucket: encrypted at rest (SSE-S3), TLS
 only, every public access blocked, objects owned by the bucket owner, versions kept (a letter
@@ -17,9 +18,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import NAG_PREFIX
+from infra.config import NAG_PREFIX, ON_FAILURE_PREFIX
 
-__all__ = ["DEAD_LETTER_PREFIX", "FailureStore"]
+__all__ = ["DEAD_LETTER_PREFIX", "ON_FAILURE_PREFIX", "FailureStore"]
 
 #: Where large dead letters go (``forwarder.dead_letters.KEY_PREFIX``).
 DEAD_LETTER_PREFIX = "dead-letters/"
@@ -83,5 +84,34 @@ class FailureStore(Construct):
                 reason="The function names each large dead letter by its record's id when it "
                 "writes it; the wildcard is that key, under the dead-letters/ prefix of this "
                 "one bucket, for s3:PutObject alone.",
+            )
+        )
+
+    def grant_on_failure_records(self, role: iam.IRole) -> None:
+        """Let ``role`` (the function's, which Lambda's event source mapping uses) write the
+        mapping's on-failure records: s3:PutObject under their prefix and s3:ListBucket, the
+        two the Lambda developer guide names for an S3 destination."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteBatchFailuresToFailureStore",
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{ON_FAILURE_PREFIX}*")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ListFailureStoreForOnFailureRecords",
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+            )
+        )
+        stack = Stack.of(self)
+        bucket = stack.resolve(stack.get_logical_id(self.bucket.node.default_child))
+        Validations.of(role).acknowledge(
+            Acknowledgment(
+                id=f"{NAG_PREFIX}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{ON_FAILURE_PREFIX}*]",
+                reason="Lambda names each on-failure record by the mapping, shard, date and a "
+                "random UUID when it writes it; the wildcard is that key, under the aws/lambda/ "
+                "prefix of this one bucket, for s3:PutObject alone.",
             )
         )

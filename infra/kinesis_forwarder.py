@@ -1,6 +1,7 @@
 """Kinesis -> the forwarder: a stream (created, or yours), the function, an event source mapping
-that bisects, bounds retries and record age and sends what it gives up on to an on-failure queue,
-and the function's own dead-letter queue, so that a poison record never blocks a shard."""
+that bisects, bounds retries and record age and sends what it gives up on to an on-failure
+destination (the failure store's bucket, records and data alike; or a queue, metadata only), and
+the function's own dead-letter queue, so that a poison record never blocks a shard."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import jsii
-from aws_cdk import Duration
+from aws_cdk import Duration, Names
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -17,11 +18,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.config import INVALID_RECORDS_POLICIES, kinesis_checkpoint_ttl
+from infra.config import INVALID_RECORDS_POLICIES, KINESIS_ON_FAILURE, kinesis_checkpoint_ttl
 from infra.delivery_checkpoint import DeliveryCheckpoint
 from infra.failure_store import FailureStore
 from infra.function import ForwarderFunction, ForwarderFunctionProps
-from infra.parts import ALARM_PERIOD, alarm, failure_store_for, terminal_queue
+from infra.parts import ALARM_PERIOD, DEAD_LETTER_RETENTION, alarm, terminal_queue
 from infra.parts import waiting_messages_alarm as _waiting
 
 __all__ = ["KINESIS_READ_ACTIONS", "KinesisLogsForwarder", "KinesisLogsForwarderProps"]
@@ -34,6 +35,8 @@ KINESIS_READ_ACTIONS = (
     "kinesis:GetShardIterator",
     "kinesis:ListShards",
 )
+#: What enhanced fan-out adds, on the consumer (Lambda developer guide, "Enhanced fan-out").
+KINESIS_CONSUMER_ACTIONS = ("kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard")
 #: How long a stream the construct creates keeps a record, unless told otherwise.
 _RETENTION = Duration.hours(24)
 #: Settings of a stream the construct creates: they contradict an ``existing_stream``.
@@ -54,6 +57,21 @@ class _OnFailureQueue:
         self, _target: lambda_.IEventSourceMapping, _target_handler: lambda_.IFunction
     ) -> lambda_.DlqDestinationConfig:
         return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class _OnFailureBucket:
+    """An S3 on-failure destination whose permissions are granted by the caller
+    (``FailureStore.grant_on_failure_records``): ``S3OnFailureDestination`` would grant read
+    and write on the whole bucket."""
+
+    def __init__(self, store: FailureStore) -> None:
+        self.store = store
+
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, _target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        return lambda_.DlqDestinationConfig(destination=self.store.bucket.bucket_arn)
 
 
 @dataclass(frozen=True)
@@ -86,8 +104,17 @@ class KinesisLogsForwarderProps:
     #: record to the function's own dead-letter queue and moves on: an on-failure destination
     #: would only receive the record's metadata.
     invalid_records: str = "dead-letter"
-    #: Where dead letters too large for SQS go (with ``dead-letter``); by default the construct
-    #: makes its own.
+    #: Where the mapping puts a batch it gives up after its retries: ``s3`` (default) writes the
+    #: invocation record with the records' data into the failure store (``aws/lambda/``), where
+    #: it outlives the stream's retention; ``sqs`` sends its metadata (shard and sequence
+    #: numbers) to an on-failure queue, and the data is gone once the stream drops it.
+    on_failure: str = "s3"
+    #: Read through a registered stream consumer of its own (``AWS::Kinesis::StreamConsumer``):
+    #: 2 MB/s per shard pushed to the function alone, where shared-throughput readers split
+    #: 2 MB/s per shard between them; charged per consumer-shard-hour and per GB read.
+    enhanced_fan_out: bool = False
+    #: Where dead letters too large for SQS (with ``dead-letter``) and the on-failure records
+    #: (with ``on_failure='s3'``) go; by default the construct makes its own.
     failure_store: FailureStore | None = None
     iterator_age_alarm_threshold: Duration = dataclasses.field(
         default_factory=lambda: Duration.minutes(10)
@@ -98,6 +125,8 @@ class KinesisLogsForwarderProps:
         problems = []
         if self.invalid_records not in INVALID_RECORDS_POLICIES:
             problems.append(f"invalid_records: expected one of {INVALID_RECORDS_POLICIES}")
+        if self.on_failure not in KINESIS_ON_FAILURE:
+            problems.append(f"on_failure: expected one of {KINESIS_ON_FAILURE}")
         if self.existing_stream is not None:
             given = [name for name in _STREAM_SETTINGS if getattr(self, name) is not None]
             if given:
@@ -114,7 +143,8 @@ class KinesisLogsForwarderProps:
 
 
 class KinesisLogsForwarder(Construct):
-    """Kinesis -> the forwarder: stream, function, mapping, on-failure and dead-letter queues."""
+    """Kinesis -> the forwarder: stream, function, mapping, on-failure destination, dead-letter
+    queue."""
 
     def __init__(self, scope: Construct, id: str, *, props: KinesisLogsForwarderProps) -> None:
         super().__init__(scope, id)
@@ -133,9 +163,16 @@ class KinesisLogsForwarder(Construct):
         self._dead_letter_queue: sqs.Queue | None = None
         if props.invalid_records == "dead-letter":
             self._dead_letter_queue = terminal_queue(self, "DeadLetterQueue", fifo=False)
-        self._on_failure_queue = terminal_queue(self, "OnFailureQueue", fifo=False)
+        self._on_failure_queue: sqs.Queue | None = None
+        if props.on_failure == "sqs":
+            self._on_failure_queue = terminal_queue(self, "OnFailureQueue", fifo=False)
 
-        self._failure_store = failure_store_for(self, props.invalid_records, props.failure_store)
+        dead_lettering = props.invalid_records == "dead-letter"
+        self._failure_store: FailureStore | None = None
+        if dead_lettering or props.on_failure == "s3":
+            self._failure_store = props.failure_store or FailureStore(
+                self, "FailureStore", retention=DEAD_LETTER_RETENTION
+            )
         self._checkpoint: DeliveryCheckpoint | None = None
         if props.function.delivery_checkpoint:
             # A record comes back until the stream drops it or the mapping finds it too old.
@@ -152,7 +189,7 @@ class KinesisLogsForwarder(Construct):
             source="kinesis",
             invalid_records=props.invalid_records,
             dead_letter_queue=self._dead_letter_queue,
-            failure_store=self._failure_store,
+            failure_store=self._failure_store if dead_lettering else None,
             checkpoint=self._checkpoint,
             alarm_topic=props.alarm_topic,
         )
@@ -167,19 +204,43 @@ class KinesisLogsForwarder(Construct):
         )
         if props.existing_stream is not None and props.existing_stream.encryption_key:
             props.existing_stream.encryption_key.grant(role, "kms:Decrypt")
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="SendBatchFailuresToOnFailureQueue",
-                actions=["sqs:SendMessage"],
-                resources=[self._on_failure_queue.queue_arn],
+        on_failure: lambda_.IEventSourceDlq
+        if self._on_failure_queue is not None:
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="SendBatchFailuresToOnFailureQueue",
+                    actions=["sqs:SendMessage"],
+                    resources=[self._on_failure_queue.queue_arn],
+                )
             )
-        )
+            on_failure = _OnFailureQueue(self._on_failure_queue)
+        else:
+            assert self._failure_store is not None
+            self._failure_store.grant_on_failure_records(role)
+            on_failure = _OnFailureBucket(self._failure_store)
 
+        self._consumer: kinesis.StreamConsumer | None = None
+        if props.enhanced_fan_out:
+            self._consumer = kinesis.StreamConsumer(
+                self,
+                "Consumer",
+                stream=self._stream,
+                stream_consumer_name=Names.unique_resource_name(self, max_length=128),
+            )
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    sid="SubscribeToStreamConsumer",
+                    actions=list(KINESIS_CONSUMER_ACTIONS),
+                    resources=[self._consumer.stream_consumer_arn],
+                )
+            )
         self._event_source_mapping = lambda_.EventSourceMapping(
             self,
             "EventSourceMapping",
             target=self.function,
-            event_source_arn=self._stream.stream_arn,
+            event_source_arn=self._consumer.stream_consumer_arn
+            if self._consumer
+            else self._stream.stream_arn,
             starting_position=props.starting_position,
             batch_size=props.batch_size,
             max_batching_window=props.max_batching_window,
@@ -188,7 +249,10 @@ class KinesisLogsForwarder(Construct):
             retry_attempts=props.retry_attempts,
             max_record_age=props.max_record_age,
             report_batch_item_failures=True,
-            on_failure=_OnFailureQueue(self._on_failure_queue),
+            on_failure=on_failure,
+            # Its event counts, OnFailureDestinationDeliveredEventCount among them: what the
+            # on-failure alarm watches when the destination is a bucket.
+            metrics_config=lambda_.MetricsConfig(metrics=[lambda_.MetricType.EVENT_COUNT]),
         )
         self._event_source_mapping.node.add_dependency(role)
 
@@ -200,13 +264,33 @@ class KinesisLogsForwarder(Construct):
             description="The Kinesis forwarder is falling behind its stream.",
             topic=props.alarm_topic,
         )
-        self._on_failure_alarm = _waiting(
-            self,
-            "OnFailureQueueAlarm",
-            self._on_failure_queue,
-            "the Kinesis on-failure queue (batches given up after retries; metadata only)",
-            props.alarm_topic,
-        )
+        if self._on_failure_queue is not None:
+            self._on_failure_alarm = _waiting(
+                self,
+                "OnFailureQueueAlarm",
+                self._on_failure_queue,
+                "the Kinesis on-failure queue (batches given up after retries; metadata only)",
+                props.alarm_topic,
+            )
+        else:
+            self._on_failure_alarm = alarm(
+                self,
+                "OnFailureAlarm",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="OnFailureDestinationDeliveredEventCount",
+                    dimensions_map={
+                        "EventSourceMappingUUID": self._event_source_mapping.event_source_mapping_id
+                    },
+                    period=ALARM_PERIOD,
+                    statistic="Sum",
+                ),
+                threshold=1,
+                description="The Kinesis mapping gave records up after its retries: they are in "
+                "the failure store under aws/lambda/, with their data; replay them (README, "
+                "Replaying given-up Kinesis records) once the cause is fixed.",
+                topic=props.alarm_topic,
+            )
         self._dead_letter_alarm: cloudwatch.Alarm | None = None
         if self._dead_letter_queue is not None:
             self._dead_letter_alarm = _waiting(
@@ -228,18 +312,25 @@ class KinesisLogsForwarder(Construct):
         return self._dead_letter_queue
 
     @property
-    def on_failure_queue(self) -> sqs.Queue:
-        """The mapping's on-failure destination: metadata of batches given up after retries."""
+    def on_failure_queue(self) -> sqs.Queue | None:
+        """With ``on_failure='sqs'``: the metadata of batches given up after retries."""
         return self._on_failure_queue
 
     @property
     def failure_store(self) -> FailureStore | None:
+        """Large dead letters (``dead-letters/``) and, with ``on_failure='s3'``, the batches
+        given up after retries (``aws/lambda/``)."""
         return self._failure_store
 
     @property
     def checkpoint(self) -> DeliveryCheckpoint | None:
         """The delivery checkpoint's table (``function.delivery_checkpoint``)."""
         return self._checkpoint
+
+    @property
+    def consumer(self) -> kinesis.StreamConsumer | None:
+        """The stream consumer the mapping reads through (``enhanced_fan_out``)."""
+        return self._consumer
 
     @property
     def forwarder(self) -> ForwarderFunction:

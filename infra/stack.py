@@ -142,6 +142,8 @@ def kinesis_props(
         else Duration.seconds(config.max_record_age_seconds),
         starting_position=lambda_.StartingPosition[config.starting_position],
         invalid_records=config.invalid_records,
+        on_failure=config.on_failure,
+        enhanced_fan_out=config.enhanced_fan_out,
         failure_store=store,
         iterator_age_alarm_threshold=Duration.seconds(config.iterator_age_alarm_seconds),
         alarm_topic=topic,
@@ -167,22 +169,25 @@ class ForwarderStack(Stack):
         # One asset for both functions.
         code = forwarder_code(runtime=RUNTIME)
         function = function_props(config.function, code)
-        # One store for the dead letters too large for SQS, whichever source they come from.
+        # One store for the dead letters too large for SQS, whichever source they come from,
+        # and for the Kinesis batches given up after retries.
         dead_lettering = [
             source.invalid_records == "dead-letter"
             for source in (config.sqs, config.kinesis)
             if source is not None
         ]
+        kinesis_to_s3 = config.kinesis is not None and config.kinesis.on_failure == "s3"
         self.failure_store = (
             FailureStore(self, "FailureStore", retention=Duration.days(14))
-            if any(dead_lettering)
+            if any(dead_lettering) or kinesis_to_s3
             else None
         )
         if self.failure_store is not None:
             self._output(
                 "FailureBucketName",
                 self.failure_store.bucket.bucket_name,
-                "Dead letters too large for SQS (dead-letters/), pointed to from their queue",
+                "Dead letters too large for SQS (dead-letters/) and Kinesis batches given up "
+                "after retries, with their data (aws/lambda/)",
             )
 
         self.sqs: SqsLogsForwarder | None = None
@@ -241,11 +246,12 @@ class ForwarderStack(Stack):
                     self.kinesis.dead_letter_queue.queue_url,
                     "Invalid Kinesis records, with their payload",
                 )
-            self._output(
-                "KinesisOnFailureQueueUrl",
-                self.kinesis.on_failure_queue.queue_url,
-                "Metadata of Kinesis batches given up after retries",
-            )
+            if self.kinesis.on_failure_queue is not None:
+                self._output(
+                    "KinesisOnFailureQueueUrl",
+                    self.kinesis.on_failure_queue.queue_url,
+                    "Metadata of Kinesis batches given up after retries",
+                )
             self._output(
                 "KinesisFunctionName",
                 self.kinesis.function.function_name,

@@ -7,6 +7,8 @@
   invoke  run the function once, in its own awslambdaric process, with an event file, and print
           its response (``sam local invoke`` without Docker)
   event   print a Lambda SQS or Kinesis event carrying the given payloads, for ``invoke``
+  replay  invoke the Kinesis function again with the batches its mapping gave up (the S3
+          on-failure records of the running ``serve``)
 
 Run from the repository's root with the project's virtual environment (``make demo`` does).
 """
@@ -37,6 +39,7 @@ from local.emulator import Emulator, make_function
 from local.lambda_events import kinesis_event, one_event, sqs_event
 from local.loop import BatchOutcome, EventSourceLoop
 from local.readback import read_groups
+from local.replay import NotReplayable, replay
 from local.specs import ROOT, load_blueprint
 from local.state import ServeState, clear
 from local.template import TemplateError
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         "read": _read,
         "invoke": _invoke,
         "event": _event,
+        "replay": _replay,
     }[args.command]
     return command(args)
 
@@ -138,6 +142,17 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument(
         "--create-log-group", action="append", default=[], metavar="GROUP", help="(repeatable)"
     )
+
+    replay = commands.add_parser(
+        "replay",
+        help="invoke the Kinesis function again with what its mapping gave up (S3 on-failure "
+        "records) in the running serve",
+        parents=[stack_options],
+    )
+    replay.add_argument(
+        "--delete", action="store_true", help="remove each on-failure record that replays whole"
+    )
+    replay.add_argument("--in-process", action="store_true", help="call the handler in-process")
 
     event = commands.add_parser("event", help="print a Lambda event for payloads")
     event.add_argument("source", choices=("sqs", "kinesis"))
@@ -349,6 +364,45 @@ def _invoke(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(invocation.response, indent=2))
     return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    state = ServeState.load()
+    if state is None:
+        print("no `python -m local serve` is running: start one first", file=sys.stderr)
+        return 2
+    blueprint = _blueprint(args)
+    if blueprint.kinesis is None:
+        print("the blueprint has no Kinesis source", file=sys.stderr)
+        return 2
+    deployment = state.deployment(blueprint)
+    function, warnings = make_function(
+        deployment,
+        blueprint.kinesis.function,
+        in_process=args.in_process,
+        echo=sys.stderr,
+        label="kinesis",
+    )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    try:
+        results = replay(deployment, function, delete=args.delete)
+    except NotReplayable as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    finally:
+        function.close()
+    if not results:
+        print("nothing to replay: no on-failure records")
+    for result in results:
+        if result.error is not None:
+            outcome = f"the function failed ({result.error})"
+        elif result.failed:
+            outcome = f"{len(result.failed)} failed again: {', '.join(result.failed)}"
+        else:
+            outcome = "all handled" + (", record deleted" if args.delete else "")
+        print(f"{result.key}: {result.records} record(s), {outcome}")
+    return 0 if all(result.ok for result in results) else 1
 
 
 def _event(args: argparse.Namespace) -> int:

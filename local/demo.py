@@ -25,7 +25,7 @@ from typing import TextIO
 
 from infra.blueprint import Blueprint, FunctionSpec, QueueSpec
 from local.cloud import LocalCloud
-from local.deploy import Deployment, LocalQueue
+from local.deploy import Deployment, LocalBucket, LocalQueue
 from local.emulator import Emulator
 from local.readback import check_streams, read_groups
 from local.report import (
@@ -140,7 +140,7 @@ def _collect(
     queue_spec = blueprint.queues[blueprint.sqs.queue]
     redrive = deployment.queue(queue_spec.redrive_target) if queue_spec.redrive_target else None
     on_failure_id = blueprint.kinesis.mapping.on_failure
-    on_failure = deployment.queue(on_failure_id) if on_failure_id else None
+    on_failure = deployment.destination(on_failure_id) if on_failure_id else None
     kinesis_letters = _dead_letter_queue(deployment, blueprint.kinesis.function)
     snapshots: dict[str, QueueSnapshot] = {}
     for title, queue in (
@@ -148,8 +148,17 @@ def _collect(
         ("Kinesis function's dead-letter queue", kinesis_letters),
         ("Kinesis on-failure destination", on_failure),
     ):
-        if queue is not None and queue.url not in snapshots:
+        if isinstance(queue, LocalQueue) and queue.url not in snapshots:
             snapshots[queue.url] = peek_queue(sqs, queue.url, title, queue.name)
+        elif isinstance(queue, LocalBucket):
+            records = deployment.on_failure_records()
+            snapshots[queue.arn] = QueueSnapshot(
+                f"{title} (S3, aws/lambda/)",
+                queue.name,
+                len(records),
+                tuple(records[:3]),
+                "object(s)",
+            )
     sqs_stats, kinesis_stats = emulator.sqs.stats, emulator.kinesis.stats
     dead_lettered = sum(
         1

@@ -15,6 +15,7 @@ from typing import Any
 
 from forwarder.checkpoints import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from infra.blueprint import Blueprint, FunctionSpec
+from infra.config import ON_FAILURE_PREFIX
 from local.cloud import Endpoints
 from local.template import short_name
 
@@ -128,6 +129,38 @@ class Deployment:
 
     def bucket(self, logical_id: str) -> LocalBucket:
         return self.buckets[logical_id]
+
+    def destination(self, logical_id: str) -> LocalQueue | LocalBucket:
+        """A queue or a bucket: what an on-failure destination may be."""
+        return self.queues.get(logical_id) or self.buckets[logical_id]
+
+    def on_failure_records(self) -> list[str]:
+        """The Kinesis mapping's on-failure records (JSON text), each once: the queue's
+        messages (hidden while read), or the bucket's objects under ``aws/lambda/``."""
+        mapping = self.blueprint.kinesis and self.blueprint.kinesis.mapping
+        if not mapping or not mapping.on_failure:
+            return []
+        destination = self.destination(mapping.on_failure)
+        if isinstance(destination, LocalQueue):
+            sqs = self.endpoints.client("sqs")
+            bodies: dict[str, str] = {}
+            while True:
+                answer = sqs.receive_message(
+                    QueueUrl=destination.url, MaxNumberOfMessages=10, VisibilityTimeout=900
+                )
+                messages = answer.get("Messages", [])
+                if not messages:
+                    return list(bodies.values())
+                bodies |= {m["MessageId"]: m["Body"] for m in messages}
+        s3 = self.endpoints.client("s3")
+        pages = s3.get_paginator("list_objects_v2").paginate(
+            Bucket=destination.name, Prefix=ON_FAILURE_PREFIX
+        )
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return [
+            s3.get_object(Bucket=destination.name, Key=key)["Body"].read().decode()
+            for key in sorted(keys)
+        ]
 
     def queue(self, logical_id: str) -> LocalQueue:
         return self.queues[logical_id]

@@ -99,7 +99,8 @@ class Emulator:
                 function,
                 source.mapping,
                 endpoints.region,
-                on_failure=deployment.queue(on_failure) if on_failure else None,
+                on_failure=deployment.destination(on_failure) if on_failure else None,
+                s3=endpoints.client("s3"),
                 on_batch=on_batch,
             )
 

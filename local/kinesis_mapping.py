@@ -15,9 +15,11 @@ Per shard, in order, one batch at a time:
   batch is retried.
 - A batch that fails after ``max_retry_attempts`` retries (``-1``: no limit) is given up with the
   condition ``RetryAttemptsExhausted``.
-- Given-up records move the checkpoint past them, and their metadata only (shard, first and last
-  sequence number, arrival times, count) goes to the on-failure destination in Lambda's
-  invocation-record shape; without a destination they are dropped.
+- Given-up records move the checkpoint past them, and Lambda's invocation record goes to the
+  on-failure destination: to a queue, their metadata only (shard, first and last sequence
+  number, arrival times, count); to a bucket, the same with ``payload``, the batch's whole event
+  as JSON text, under ``aws/lambda/<mapping UUID>/<shard>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<UUID>``
+  (the Lambda developer guide's shape and key); without a destination they are dropped.
 
 Differences from Lambda, on purpose: a retry carries exactly the same records (Lambda re-reads
 from the checkpoint and may add records that arrived since); shards are polled in turn by one
@@ -33,13 +35,15 @@ import json
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from infra.blueprint import KinesisMappingSpec
+from infra.config import ON_FAILURE_PREFIX
 from local.batch_response import judge_response
-from local.deploy import LocalQueue, LocalStream
+from local.deploy import LocalBucket, LocalQueue, LocalStream
 from local.invocation import Function, FunctionError
 from local.lambda_events import StreamRecord, event, kinesis_record, payload_size
 from local.loop import BatchListener, BatchOutcome
@@ -157,15 +161,21 @@ class ShardReader:
 
 class OnFailureDestination:
     """Where given-up records are reported: an SQS queue receiving ``on_failure_record``
-    messages, or nowhere (``queue`` ``None``: the records are dropped)."""
+    messages, an S3 bucket receiving them with the batch's event, or nowhere (``None``: the
+    records are dropped)."""
 
     def __init__(
-        self, sqs: Any, queue: LocalQueue | None, stream_arn: str, function_arn: str
+        self,
+        clients: Callable[[str], Any],
+        destination: LocalQueue | LocalBucket | None,
+        stream_arn: str,
+        function_arn: str,
     ) -> None:
-        self._sqs = sqs
-        self._queue = queue
+        self._clients = clients
+        self._destination = destination
         self._stream_arn = stream_arn
         self._function_arn = function_arn
+        self._mapping_uuid = str(uuid.uuid4())
 
     def send(
         self,
@@ -174,14 +184,26 @@ class OnFailureDestination:
         condition: str,
         invoke_count: int,
         error: FunctionError | None,
+        payload: dict[str, Any],
     ) -> None:
-        if self._queue is None:
+        """Report ``records`` given up; ``payload`` is their event as the function got it."""
+        if self._destination is None:
             return
         body = on_failure_record(
             shard_id, records, self._stream_arn, self._function_arn, condition, invoke_count,
             error,
         )  # fmt: skip
-        self._sqs.send_message(QueueUrl=self._queue.url, MessageBody=json.dumps(body))
+        if isinstance(self._destination, LocalQueue):
+            self._clients("sqs").send_message(
+                QueueUrl=self._destination.url, MessageBody=json.dumps(body)
+            )
+            return
+        body["payload"] = json.dumps(payload)
+        self._clients("s3").put_object(
+            Bucket=self._destination.name,
+            Key=on_failure_key(self._mapping_uuid, shard_id, time.time()),
+            Body=json.dumps(body).encode(),
+        )
 
 
 class KinesisEventSourceMapping:
@@ -197,7 +219,8 @@ class KinesisEventSourceMapping:
         spec: KinesisMappingSpec,
         region: str,
         *,
-        on_failure: LocalQueue | None = None,
+        on_failure: LocalQueue | LocalBucket | None = None,
+        s3: Any = None,
         name: str = "kinesis",
         retry_pause_s: float = 0.05,
         on_batch: BatchListener | None = None,
@@ -205,7 +228,10 @@ class KinesisEventSourceMapping:
         self.name = name
         self.stats = KinesisMappingStats()
         self._reader = ShardReader(kinesis, stream, spec)
-        self._destination = OnFailureDestination(sqs, on_failure, stream.arn, function.arn)
+        clients = {"sqs": sqs, "s3": s3}
+        self._destination = OnFailureDestination(
+            clients.__getitem__, on_failure, stream.arn, function.arn
+        )
         self._stream = stream
         self._function = function
         self._spec = spec
@@ -244,10 +270,7 @@ class KinesisEventSourceMapping:
         records = self._without_expired(cursor, batch)
         if not records:
             return
-        payload = event(
-            [kinesis_record(r, self._stream.arn, self._region, self._role_arn) for r in records]
-        )
-        invocation = self._function.invoke(payload)
+        invocation = self._function.invoke(self._event(records))
         verdict = judge_response(
             invocation, [r.sequence_number for r in records], self._spec.report_batch_item_failures
         )
@@ -305,7 +328,15 @@ class KinesisEventSourceMapping:
     ) -> None:
         self._advance(cursor, records, succeeded=False)
         self.stats.discarded[condition] += len(records)
-        self._destination.send(cursor.shard_id, records, condition, invoke_count, error)
+        self._destination.send(
+            cursor.shard_id, records, condition, invoke_count, error, self._event(records)
+        )
+
+    def _event(self, records: list[StreamRecord]) -> dict[str, Any]:
+        """The Lambda event of ``records``, as the function gets it."""
+        return event(
+            [kinesis_record(r, self._stream.arn, self._region, self._role_arn) for r in records]
+        )
 
     def _advance(
         self, cursor: ShardCursor, records: list[StreamRecord], *, succeeded: bool
@@ -354,6 +385,16 @@ def on_failure_record(
             response["functionError"] = "Unhandled"
         document["responseContext"] = response
     return document
+
+
+def on_failure_key(mapping_uuid: str, shard_id: str, seconds: float) -> str:
+    """Where Lambda puts an on-failure record in an S3 destination: "aws/lambda/<ESM-UUID>/
+    <shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<Random UUID>" (Lambda developer guide)."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return (
+        f"{ON_FAILURE_PREFIX}{mapping_uuid}/{shard_id}/{moment:%Y/%m/%d}/"
+        f"{moment:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}"
+    )
 
 
 def _iso(seconds: float) -> str:

@@ -25,12 +25,14 @@ CHECKPOINT_METRICS = (
 
 @dataclass(frozen=True, slots=True)
 class QueueSnapshot:
-    """A dead-letter queue: how many messages it holds and the first few bodies."""
+    """A dead-letter place (a queue, or a bucket's prefix): how many messages (or objects) it
+    holds and the first few bodies."""
 
     title: str
     name: str
     count: int
     bodies: tuple[str, ...]
+    unit: str = "message(s)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +153,9 @@ def render(report: DemoReport) -> str:
         source = "sqs" if "sqs" in function else "kinesis" if "kinesis" in function else function
         lines.append(f"  {source} record {record_id}: {disposition} x{times}")
         lines += _wrap("      ", reason)
-    lines += ["", "Dead-letter queues"]
+    lines += ["", "Dead letters and given-up records"]
     for queue in report.queues:
-        lines.append(f"  {queue.title}, {queue.name}: {queue.count} message(s)")
+        lines.append(f"  {queue.title}, {queue.name}: {queue.count} {queue.unit}")
         lines += [f"    {_clip(_summary(body), _WIDTH - 4)}" for body in queue.bodies]
     lines += ["", "Accounting"]
     for source in report.sources:
@@ -196,7 +198,8 @@ def _summary(body: str) -> str:
         return (
             f"{context['condition']} after {context['approximateInvokeCount']} invocation(s): "
             f"{info['shardId']} sequence {info['startSequenceNumber']}..."
-            f"{info['endSequenceNumber']}, {info['batchSize']} record(s) (metadata only)"
+            f"{info['endSequenceNumber']}, {info['batchSize']} record(s) "
+            + ("(with their data)" if "payload" in document else "(metadata only)")
         )
     if "reason" in document and "payload" in document:
         record = document.get("recordId")

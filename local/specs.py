@@ -86,10 +86,16 @@ def fast_blueprint(
     kinesis_retries: int = 2,
     max_record_age_s: int = -1,
     timeout_s: int | None = None,
+    kinesis_on_failure: str | None = None,
 ) -> Blueprint:
     """``default_blueprint`` with timings short enough for tests and campaigns: every queue,
-    mapping and (with ``timeout_s``) function setting named here replaces the default."""
-    blueprint = default_blueprint()
+    mapping and (with ``timeout_s``) function setting named here replaces the default;
+    ``kinesis_on_failure`` (``s3`` or ``sqs``) is the ``kinesisOnFailure`` context key."""
+    blueprint = (
+        default_blueprint()
+        if kinesis_on_failure is None
+        else config_blueprint(ROOT, {"kinesisOnFailure": kinesis_on_failure})
+    )
     assert blueprint.sqs is not None
     assert blueprint.kinesis is not None
     blueprint = blueprint.with_queue(

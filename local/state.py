@@ -1,18 +1,19 @@
 """Where a running ``python -m local serve`` can be found: a small JSON file in the system's
 temporary directory, written when it starts and removed when it stops, so that ``send``,
-``read`` and ``invoke`` reach the same endpoints, queues and stream."""
+``read``, ``invoke`` and ``replay`` reach the same endpoints, queues, stream, buckets and
+tables."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from infra.blueprint import Blueprint
 from local.cloud import Endpoints
-from local.deploy import Deployment, LocalQueue, LocalStream
+from local.deploy import Deployment, LocalBucket, LocalQueue, LocalStream, LocalTable
 
 #: ``FORWARDER_LOCAL_STATE`` moves it (the tests do, so as not to meet a serve of yours).
 STATE_PATH = Path(
@@ -35,6 +36,8 @@ class ServeState:
     queue: str
     stream: str
     pid: int
+    buckets: dict[str, LocalBucket] = field(default_factory=dict)
+    tables: dict[str, LocalTable] = field(default_factory=dict)
 
     @classmethod
     def of(cls, deployment: Deployment) -> ServeState:
@@ -49,6 +52,8 @@ class ServeState:
             blueprint.sqs.queue,
             blueprint.kinesis.stream.logical_id,
             os.getpid(),
+            dict(deployment.buckets),
+            dict(deployment.tables),
         )
 
     def save(self, path: Path | None = None) -> None:
@@ -71,11 +76,21 @@ class ServeState:
             document["queue"],
             document["stream"],
             int(document["pid"]),
+            {k: LocalBucket(**v) for k, v in document.get("buckets", {}).items()},
+            {k: LocalTable(**v) for k, v in document.get("tables", {}).items()},
         )
 
     def deployment(self, blueprint: Blueprint) -> Deployment:
         """The running deployment, to resolve a function's environment against it."""
-        return Deployment(self.endpoints, blueprint, self.prefix, self.queues, self.streams)
+        return Deployment(
+            self.endpoints,
+            blueprint,
+            self.prefix,
+            self.queues,
+            self.streams,
+            self.buckets,
+            self.tables,
+        )
 
 
 def clear(path: Path | None = None) -> None:

@@ -87,6 +87,12 @@ def read_blueprint(template_path: Path) -> Blueprint:
         properties = resource.get("Properties", {})
         source_arn = properties.get("EventSourceArn")
         source_id = _referenced_id(source_arn)
+        consumer = resources.get(source_id or "", {})
+        if consumer.get("Type") == "AWS::Kinesis::StreamConsumer":
+            # Enhanced fan-out: the consumer's stream, which the local mapping reads through
+            # shared throughput (push over HTTP/2 is not emulated).
+            source_arn = consumer.get("Properties", {}).get("StreamARN")
+            source_id = _referenced_id(source_arn)
         if source_id is not None:
             source_type = resources.get(source_id, {}).get("Type")
             name = short_name(source_id)

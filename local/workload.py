@@ -4,9 +4,10 @@
 out-of-order timestamps over SQS and Kinesis, both payload shapes, a message over 1 MB that must
 be split (gzip-compressed, so it fits in an SQS message), an event with an entity, a
 subscription-filter payload, a KPL producer's aggregated record, one event too old to accept,
-one malformed record and one event from a clock three hours fast. Each record says what should
-become of it, and the workload knows every event that must land, per stream, so the demo can
-check the result rather than just print it."""
+one malformed record, one event from a clock three hours fast and one a little early (retried,
+then given up with its data). Each record says what should become of it, and the workload knows
+every event that must land, per stream, so the demo can check the result rather than just print
+it."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class Fate(StrEnum):
     LANDS = "lands in CloudWatch Logs"
     SQS_DLQ = "SQS dead-letter queue (redrive after maxReceiveCount)"
     DEAD_LETTERED = "function's dead-letter queue (payload and reason)"
-    ON_FAILURE = "Kinesis on-failure destination (metadata, after the retries)"
+    ON_FAILURE = "Kinesis on-failure destination (after the retries)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,4 +267,9 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     # dead-lettered with its payload, at once (not retried into the metadata-only on-failure).
     future = one_event(payments_group, "worker-1", "clock skew!", now_ms + 3 * HOUR_MS)
     add(Outbound("kinesis", future.encode(), "event 3 h in the future", Fate.DEAD_LETTERED, "skew"))
+    # 2 h 10 min ahead: too new for now, so retried; the retries run out first, and Lambda gives
+    # it up to the mapping's on-failure destination (the failure store), its data included. Last
+    # of its shard, so that nothing else is in the batch given up.
+    soon = one_event(payments_group, "worker-1", "a little early", now_ms + 130 * 60_000)
+    add(Outbound("kinesis", soon.encode(), "event 2 h 10 min ahead", Fate.ON_FAILURE, "early"))
     return workload

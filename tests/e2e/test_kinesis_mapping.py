@@ -1,6 +1,6 @@
 """Lambda's Kinesis event source mapping as the loop emulates it, with a scripted function
 against a real (moto) stream: checkpoints, retries, bisection, record age, the on-failure
-destination's message, shards."""
+destination's message, shards; and the replay of what it gave up."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from infra.blueprint import Blueprint
 from local.deploy import Deployment
-from local.emulator import Emulator
+from local.emulator import Emulator, make_function
+from local.lambda_events import one_event
+from local.readback import read_stream
+from local.replay import NotReplayable, replay, replay_event
 from tests.e2e.helpers import Records, ScriptedHandler, fail_where, fast_blueprint, payload
 
 
@@ -45,10 +50,7 @@ class Stream:
         return emulator, handler
 
     def on_failure(self) -> list[dict[str, Any]]:
-        url = self.deployment.queue("KinesisOnFailureQueue").url
-        sqs = self.endpoints.client("sqs")
-        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+        return [json.loads(body) for body in self.deployment.on_failure_records()]
 
 
 def test_a_partial_failure_retries_from_the_lowest_reported_record(deploy):
@@ -81,8 +83,12 @@ def test_an_invalid_response_retries_the_whole_batch(deploy):
     assert handler.payloads() == [["a", "b"], ["a", "b"]]
 
 
-def test_exhausted_retries_send_metadata_to_the_on_failure_queue_and_the_shard_moves_on(deploy):
-    stream = Stream(deploy, fast_blueprint(bisect=False, kinesis_retries=2))
+@pytest.mark.parametrize("destination", ["s3", "sqs"])
+def test_exhausted_retries_go_to_the_on_failure_destination_and_the_shard_moves_on(
+    deploy, destination
+):
+    blueprint = fast_blueprint(bisect=False, kinesis_retries=2, kinesis_on_failure=destination)
+    stream = Stream(deploy, blueprint)
     sequence = stream.put("a", "poison", "c")
     emulator, handler = stream.emulator(fail_where(lambda text: text == "poison"))
     with emulator:
@@ -103,7 +109,13 @@ def test_exhausted_retries_send_metadata_to_the_on_failure_queue_and_the_shard_m
     assert info["batchSize"] == 2
     assert info["streamArn"].endswith(f":stream/{stream.name}")
     assert info["approximateArrivalOfFirstRecord"].endswith("Z")
-    assert "data" not in json.dumps(letter)
+    if destination == "sqs":  # a queue gets the metadata only
+        assert "payload" not in letter
+        assert "data" not in json.dumps(letter)
+    else:  # a bucket gets the records too, as the function got them
+        records = json.loads(letter["payload"])["Records"]
+        assert [r["kinesis"]["sequenceNumber"] for r in records] == sequence[1:3]
+        assert [payload(r) for r in records] == ["poison", "c"]
     assert emulator.kinesis is not None
     assert emulator.kinesis.stats.discarded == {"RetryAttemptsExhausted": 2}
 
@@ -210,3 +222,45 @@ def test_records_are_shaped_like_lambdas_kinesis_event(deploy):
     assert record["eventID"] == f"shardId-000000000000:{sequence}"
     assert record["eventName"] == "aws:kinesis:record"
     assert record["eventSourceARN"].endswith(f":stream/{stream.name}")
+
+
+def test_what_was_given_up_is_replayed_from_s3_and_lands_once(deploy, logs, log_group):
+    """The mapping gives a batch up while the function cannot take it; once it can, the
+    replay invokes it again with the batch's event from the S3 on-failure record."""
+    stream = Stream(deploy, fast_blueprint(bisect=False, kinesis_retries=1))
+    start = int(time.time() * 1000) - 60_000
+    stream.put(*(one_event(log_group, "k", f"given up {i}", start + i) for i in range(3)))
+    emulator, _ = stream.emulator(fail_where(lambda text: True))  # an outage, say
+    with emulator:
+        assert emulator.run_until_drained(30)
+    assert emulator.kinesis is not None
+    assert emulator.kinesis.stats.discarded == {"RetryAttemptsExhausted": 3}
+    assert read_stream_or_none(logs, log_group, "k") == []
+
+    blueprint = stream.deployment.blueprint
+    assert blueprint.kinesis is not None
+    function, _ = make_function(stream.deployment, blueprint.kinesis.function, in_process=True)
+    (replayed,) = replay(stream.deployment, function, delete=True)
+
+    assert (replayed.records, replayed.failed, replayed.error) == (3, (), None)
+    assert [m for _, m in read_stream(logs, log_group, "k")] == [f"given up {i}" for i in range(3)]
+    assert stream.deployment.on_failure_records() == []  # deleted once replayed whole
+    assert replay(stream.deployment, function) == []
+
+
+def test_an_on_failure_queue_has_nothing_to_replay(deploy):
+    stream = Stream(deploy, fast_blueprint(kinesis_on_failure="sqs"))
+    blueprint = stream.deployment.blueprint
+    assert blueprint.kinesis is not None
+    function, _ = make_function(stream.deployment, blueprint.kinesis.function, in_process=True)
+    with pytest.raises(NotReplayable, match="metadata only"):
+        replay(stream.deployment, function)
+    with pytest.raises(NotReplayable, match="metadata only"):
+        replay_event({"KinesisBatchInfo": {"shardId": "shardId-0"}})
+
+
+def read_stream_or_none(logs: Any, group: str, stream: str) -> list[Any]:
+    try:
+        return read_stream(logs, group, stream)
+    except logs.exceptions.ResourceNotFoundException:
+        return []

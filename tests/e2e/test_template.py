@@ -80,7 +80,7 @@ def test_both_sources_are_read_from_the_template(tmp_path):
     assert (mapping.batch_size, mapping.batching_window_s) == (100, 1)
     assert (mapping.bisect_on_error, mapping.max_retry_attempts) == (True, 3)
     assert (mapping.max_record_age_s, mapping.starting_position) == (3600, "TRIM_HORIZON")
-    assert mapping.on_failure == "KinesisOnFailureQueue"
+    assert mapping.on_failure == "FailureStoreBucket"  # the records, with their data
     assert mapping.report_batch_item_failures
     assert kinesis.stream.shard_count == 1
     assert kinesis.function.environment["DEAD_LETTER_QUEUE_URL"] == {
@@ -125,7 +125,6 @@ def test_template_ids_are_read_without_the_cdk_hash(tmp_path):
         "SqsQueue",
         "SqsDeadLetterQueue",
         "KinesisDeadLetterQueue",
-        "KinesisOnFailureQueue",
     }
     assert set(blueprint.buckets) == {"FailureStoreBucket"}
     assert blueprint.kinesis is not None
@@ -189,7 +188,8 @@ def test_a_template_without_kinesis_is_completed_from_the_configuration(tmp_path
     assert "Forwarder.template.json" in blueprint.origin["sqs"]
     assert blueprint.kinesis == default_blueprint().kinesis
     assert blueprint.origin["kinesis"] == "cdk.json's context with -c kinesisEnabled=true"
-    assert "KinesisOnFailureQueue" in blueprint.queues
+    assert "KinesisDeadLetterQueue" in blueprint.queues
+    assert blueprint.kinesis.mapping.on_failure in blueprint.buckets
 
 
 def test_references_resolve_to_the_local_resources(tmp_path, deploy, sqs):
@@ -264,3 +264,28 @@ def test_an_existing_queue_or_stream_named_by_arn_is_made_locally(tmp_path, depl
     deployment = deploy(blueprint)
     assert deployment.queue("team-logs").name.endswith("-team-logs")
     assert deployment.stream("team-stream").name.endswith("-team-stream")
+
+
+def test_a_mapping_through_a_stream_consumer_reads_the_consumer_s_stream(tmp_path):
+    """Enhanced fan-out (kinesisEnhancedFanOut): the mapping names the consumer; the local
+    loop reads its stream."""
+
+    def through_a_consumer(template: dict[str, Any]) -> None:
+        resources = template["Resources"]
+        resources["KinesisConsumer1A2B3C4D"] = {
+            "Type": "AWS::Kinesis::StreamConsumer",
+            "Properties": {
+                "ConsumerName": "forwarder",
+                "StreamARN": {"Fn::GetAtt": ["KinesisStream7646B500", "Arn"]},
+            },
+        }
+        resources[KINESIS_MAPPING]["Properties"]["EventSourceArn"] = {
+            "Fn::GetAtt": ["KinesisConsumer1A2B3C4D", "ConsumerARN"]
+        }
+
+    blueprint = read_blueprint(
+        cdk_out(tmp_path, edit=through_a_consumer) / "Forwarder.template.json"
+    )
+
+    assert blueprint.kinesis is not None
+    assert blueprint.kinesis.stream.logical_id == "KinesisStream"

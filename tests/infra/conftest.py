@@ -133,6 +133,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "kinesisStreamArn": "arn:aws:kinesis:eu-west-1:111122223333:stream/existing-logs",
         "kinesisStreamKmsKeyArn": KEY_ARN,
     },
+    # The mapping's on-failure destination a queue (metadata only), and no dead-lettering: no
+    # failure store for Kinesis at all.
+    "kinesis-on-failure-queue": {
+        "kinesisEnabled": True,
+        "kinesisOnFailure": "sqs",
+        "kinesisInvalidRecords": "fail",
+    },
     "options": {
         "allowedLogGroups": "/app/*,/aws/lambda/orders-?,/exact/name",
         "createLogGroups": "true",
@@ -140,6 +147,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "alarmTopicArn": "arn:aws:sns:eu-west-1:111122223333:ops-alarms",
         "kinesisEnabled": "true",
         "kinesisStreamMode": "on-demand",
+        "kinesisEnhancedFanOut": "true",
         "sqsInvalidRecords": "dead-letter",
         "defaultLogGroup": "/app/default",
         "defaultLogStream": "unrouted",

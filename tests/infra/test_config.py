@@ -69,6 +69,7 @@ def test_command_line_strings_are_coerced():
     assert config.kinesis.max_record_age_seconds == -1
     assert config.kinesis.starting_position == "LATEST"
     assert config.kinesis.invalid_records == "dead-letter"
+    assert config.kinesis.on_failure == "s3"  # the records' data outlives the stream
 
 
 def test_json_list_from_the_command_line():
@@ -98,6 +99,10 @@ def test_an_existing_queue_says_whether_it_is_fifo():
         ({"memorySize": True}, "memorySize"),
         ({"memorySize": 256}, "memorySize: 256 MB cannot decompress one full-size gzip record"),
         ({"tracing": "maybe"}, "tracing: expected true or false"),
+        (
+            {"kinesisEnabled": True, "kinesisOnFailure": "sns"},
+            "kinesisOnFailure: expected one of s3, sqs, got 'sns'",
+        ),
         ({"allowedLogGroups": []}, "allowedLogGroups: expected at least one"),
         ({"allowedLogGroups": "/app/[a-z]"}, "allowedLogGroups: '/app/[a-z]' is not a log group"),
         ({"logRetentionDays": 10}, "logRetentionDays: 10 is not a CloudWatch Logs retention"),

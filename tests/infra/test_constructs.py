@@ -182,7 +182,8 @@ def test_what_the_constructs_create_is_read_only():
         (sqs_forwarder.forwarder, "role"),
         (sqs_forwarder.forwarder, "errors_alarm"),
         (kinesis_forwarder, "stream"),
-        (kinesis_forwarder, "on_failure_queue"),
+        (kinesis_forwarder, "failure_store"),
+        (kinesis_forwarder, "on_failure_alarm"),
         (sqs_forwarder, "checkpoint"),
         (kinesis_forwarder.checkpoint, "table"),
     ):
@@ -249,5 +250,6 @@ def test_the_readme_example_synthesizes():
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::Lambda::Function", 3)
     template.resource_count_is("AWS::Lambda::EventSourceMapping", 3)
-    # The created queue and its dead-letter queue; the existing one is only read.
-    template.resource_count_is("AWS::SQS::Queue", 2 + 2)
+    # The created queue and its dead-letter queue, and the Kinesis dead-letter queue (what the
+    # mapping gives up goes to the failure store); the existing queue is only read.
+    template.resource_count_is("AWS::SQS::Queue", 2 + 1)

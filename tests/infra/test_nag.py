@@ -22,6 +22,10 @@ ACKNOWLEDGEABLE = [
     re.compile(
         r"^AwsSolutions-IAM5\[Resource::<FailureStoreBucket[0-9A-F]{8}\.Arn>/dead-letters/\*\]$"
     ),
+    # The Kinesis on-failure records' keys, which Lambda names, under aws/lambda/.
+    re.compile(
+        r"^AwsSolutions-IAM5\[Resource::<FailureStoreBucket[0-9A-F]{8}\.Arn>/aws/lambda/\*\]$"
+    ),
     # The failure store keeps no server access logs of its own.
     re.compile(r"^AwsSolutions-S1$"),
 ]

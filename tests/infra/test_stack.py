@@ -353,7 +353,7 @@ def test_stream_is_encrypted_at_rest(with_kinesis):
 
 def test_kinesis_event_source_mapping(with_kinesis):
     stream_id, _ = with_kinesis.one("AWS::Kinesis::Stream")
-    on_failure_id, _ = with_kinesis.one("AWS::SQS::Queue", "/Kinesis/OnFailureQueue/")
+    bucket_id, _ = with_kinesis.one("AWS::S3::Bucket", "/FailureStore/")
     function_id, _ = with_kinesis.one("AWS::Lambda::Function", "/Kinesis/")
     _, mapping = with_kinesis.one("AWS::Lambda::EventSourceMapping", "/Kinesis/")
     assert mapping["Properties"] == {
@@ -367,8 +367,52 @@ def test_kinesis_event_source_mapping(with_kinesis):
         "MaximumRetryAttempts": 3,
         "MaximumRecordAgeInSeconds": 3600,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        "DestinationConfig": {"OnFailure": {"Destination": getatt_arn(on_failure_id)}},
+        # What it gives up goes to the failure store, the records' data included.
+        "DestinationConfig": {"OnFailure": {"Destination": getatt_arn(bucket_id)}},
+        "MetricsConfig": {"Metrics": ["EventCount"]},
     }
+    assert not [q for q in with_kinesis.resources("AWS::SQS::Queue") if "OnFailure" in q]
+
+
+def test_kinesis_on_failure_queue_when_asked_for(synth):
+    s = synth(**VARIANTS["kinesis-on-failure-queue"])
+    queue_id, _ = s.one("AWS::SQS::Queue", "/Kinesis/OnFailureQueue/")
+    _, mapping = s.one("AWS::Lambda::EventSourceMapping", "/Kinesis/")
+    assert mapping["Properties"]["DestinationConfig"] == {
+        "OnFailure": {"Destination": getatt_arn(queue_id)}
+    }
+    statements = role_statements(s, "/Kinesis/")
+    assert statement(statements, "SendBatchFailuresToOnFailureQueue")["Resource"] == getatt_arn(
+        queue_id
+    )
+    assert not any(a.startswith("s3:") for st in statements for a in as_list(st["Action"]))
+    _, alarm = s.one("AWS::CloudWatch::Alarm", "/Kinesis/OnFailureQueueAlarm/")
+    assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert "KinesisOnFailureQueueUrl" in s.outputs()
+    s.template.resource_count_is("AWS::S3::Bucket", 0)  # nothing needs the failure store
+
+
+def test_enhanced_fan_out_reads_through_a_consumer_of_its_own(synth, with_kinesis):
+    s = synth(**VARIANTS["options"])
+    stream_id, _ = s.one("AWS::Kinesis::Stream")
+    consumer_id, consumer = s.one("AWS::Kinesis::StreamConsumer")
+    assert consumer["Properties"]["StreamARN"] == getatt_arn(stream_id)
+    assert 1 <= len(consumer["Properties"]["ConsumerName"]) <= 128
+    consumer_arn = {"Fn::GetAtt": [consumer_id, "ConsumerARN"]}
+    _, mapping = s.one("AWS::Lambda::EventSourceMapping", "/Kinesis/")
+    assert mapping["Properties"]["EventSourceArn"] == consumer_arn
+    statements = role_statements(s, "/Kinesis/")
+    assert statement(statements, "SubscribeToStreamConsumer") == {
+        "Sid": "SubscribeToStreamConsumer",
+        "Effect": "Allow",
+        "Action": ["kinesis:DescribeStreamConsumer", "kinesis:SubscribeToShard"],
+        "Resource": consumer_arn,
+    }
+    # off by default: shared throughput, no consumer
+    with_kinesis.template.resource_count_is("AWS::Kinesis::StreamConsumer", 0)
+    assert not [
+        st for st in role_statements(with_kinesis, "/Kinesis/") if "Consumer" in st.get("Sid", "")
+    ]
 
 
 def test_kinesis_function_dead_letters_invalid_records_to_its_own_queue(with_kinesis):
@@ -386,7 +430,7 @@ def test_kinesis_function_dead_letters_invalid_records_to_its_own_queue(with_kin
 def test_kinesis_role_reads_the_stream_and_sends_only_to_its_queues(with_kinesis):
     stream_id, _ = with_kinesis.one("AWS::Kinesis::Stream")
     dlq_id, _ = with_kinesis.one("AWS::SQS::Queue", "/Kinesis/DeadLetterQueue/")
-    on_failure_id, _ = with_kinesis.one("AWS::SQS::Queue", "/Kinesis/OnFailureQueue/")
+    bucket_id, _ = with_kinesis.one("AWS::S3::Bucket", "/FailureStore/")
     statements = role_statements(with_kinesis, "/Kinesis/")
     assert statement(statements, "ReadSourceStream") == {
         "Sid": "ReadSourceStream",
@@ -401,8 +445,19 @@ def test_kinesis_role_reads_the_stream_and_sends_only_to_its_queues(with_kinesis
         "Resource": getatt_arn(stream_id),
     }
     assert statement(statements, "DeadLetterInvalidRecords")["Resource"] == getatt_arn(dlq_id)
-    assert statement(statements, "SendBatchFailuresToOnFailureQueue")["Resource"] == getatt_arn(
-        on_failure_id
+    # The mapping writes what it gives up under aws/lambda/, as Lambda names it: PutObject
+    # there, and ListBucket (the Lambda developer guide's two for an S3 destination).
+    assert statement(statements, "WriteBatchFailuresToFailureStore") == {
+        "Sid": "WriteBatchFailuresToFailureStore",
+        "Effect": "Allow",
+        "Action": "s3:PutObject",
+        "Resource": {"Fn::Join": ["", [getatt_arn(bucket_id), "/aws/lambda/*"]]},
+    }
+    assert statement(statements, "ListFailureStoreForOnFailureRecords")["Action"] == (
+        "s3:ListBucket"
+    )
+    assert statement(statements, "ListFailureStoreForOnFailureRecords")["Resource"] == (
+        getatt_arn(bucket_id)
     )
     sqs_actions = {a for s in statements for a in as_list(s["Action"]) if a.startswith("sqs:")}
     assert sqs_actions == {"sqs:SendMessage"}
@@ -413,9 +468,16 @@ def test_kinesis_alarms(with_kinesis):
     assert alarm["Properties"]["MetricName"] == "IteratorAge"
     assert alarm["Properties"]["Statistic"] == "Maximum"
     assert alarm["Properties"]["Threshold"] == 600_000
-    for path in ("/Kinesis/OnFailureQueueAlarm/", "/Kinesis/DeadLetterQueueAlarm/"):
-        _, alarm = with_kinesis.one("AWS::CloudWatch::Alarm", path)
-        assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    _, alarm = with_kinesis.one("AWS::CloudWatch::Alarm", "/Kinesis/DeadLetterQueueAlarm/")
+    assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    mapping_id, _ = with_kinesis.one("AWS::Lambda::EventSourceMapping", "/Kinesis/")
+    _, alarm = with_kinesis.one("AWS::CloudWatch::Alarm", "/Kinesis/OnFailureAlarm/")
+    assert alarm["Properties"]["MetricName"] == "OnFailureDestinationDeliveredEventCount"
+    assert alarm["Properties"]["Namespace"] == "AWS/Lambda"
+    assert alarm["Properties"]["Dimensions"] == [
+        {"Name": "EventSourceMappingUUID", "Value": {"Ref": mapping_id}}
+    ]
+    assert (alarm["Properties"]["Statistic"], alarm["Properties"]["Threshold"]) == ("Sum", 1)
     for metric in ("Errors", "Throttles"):
         functions = {
             a["Properties"]["Dimensions"][0]["Value"]["Ref"]
@@ -441,7 +503,6 @@ def test_kinesis_outputs(with_kinesis):
         "KinesisStreamName",
         "KinesisStreamArn",
         "KinesisDeadLetterQueueUrl",
-        "KinesisOnFailureQueueUrl",
         "KinesisFunctionName",
     }
 
