@@ -9,7 +9,11 @@ Cases: the CPU benchmark's 10,000-record SQS event of about 6 MB; and (full run 
 one: a single 65 KB SQS body, gzip and base64, that decompresses to just under the decoder's
 16 MiB cap and holds 400,000 one-character events; and seven of them in one batch (460 KB of
 SQS messages), their events 30 days old so that they are judged and never sent (the decoded
-events are held all the same). The function is configured with 512 MB (``infra/config.py``).
+events are held all the same). And (full run only) Kinesis's large records: a stream may take
+records of up to 10 MiB, but Lambda invokes a function with at most 6 MB of event, the data in
+base64, so the largest record a function can get is about 4.4 MB: one such record holding one
+4.4 MB message (split into five events), and one such KPL aggregate of 4,400 user records. The
+function is configured with 512 MB (``infra/config.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from benchmarks import LAMBDA_SRC, RESULTS, ROOT
 from benchmarks.common import AWS_ENV, Row, median, run_alone, spread
 from benchmarks.endpoint import InstantLogsEndpoint
 from benchmarks.workloads import BENCH_GROUP, sqs_batch
-from local.lambda_events import sqs_event
+from local.aggregation import aggregate
+from local.lambda_events import kinesis_event, one_event, sqs_event
 
 LAMBDA_MEMORY_MB = 512  # infra/config.py: memorySize
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024  # forwarder.records.MAX_DECOMPRESSED_BYTES
@@ -81,6 +86,26 @@ def dense_record_event(now_ms: int, records: int = 1) -> dict[str, Any]:
     return sqs_event([body] * records)
 
 
+#: The most record data one Lambda event carries: 6 MB of event, the data in base64 (4/3).
+LARGEST_DELIVERABLE_BYTES = 4_400_000
+
+
+def large_record_event(now_ms: int) -> dict[str, Any]:
+    """One Kinesis record of about 4.4 MB: one event whose message is nearly all of it."""
+    text = "x" * (LARGEST_DELIVERABLE_BYTES - 200)
+    return kinesis_event([one_event(BENCH_GROUP, "large", text, now_ms).encode()])
+
+
+def large_aggregate_event(now_ms: int) -> dict[str, Any]:
+    """One Kinesis record of about 4.4 MB: a KPL aggregate of 4,400 one-kilobyte events."""
+    users = [
+        (f"device-{i % 16}", one_event(BENCH_GROUP, "kpl", f"{i:05} " + "y" * 900, now_ms).encode())
+        for i in range(4400)
+    ]
+    (record,) = aggregate(users, max_bytes=LARGEST_DELIVERABLE_BYTES + 100_000)
+    return kinesis_event([record[1]])
+
+
 def _run_child(event_path: Path, url: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     env |= AWS_ENV | {
@@ -107,6 +132,10 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
         one, seven = "one 65 KB body", "seven such bodies, 30 days old (460 KB of SQS messages)"
         cases[f"hostile: {one} that gunzips to 16 MiB of 400k events"] = dense_record_event(now)
         cases[f"hostile: {seven}"] = dense_record_event(stale, 7)
+        cases["Kinesis: one 4.4 MB record, one 4.4 MB message"] = large_record_event(now)
+        cases["Kinesis: one 4.4 MB KPL aggregate of 4,400 user records"] = large_aggregate_event(
+            now
+        )
     rows = []
     with tempfile.TemporaryDirectory() as scratch, InstantLogsEndpoint() as endpoint:
         paths = {}
@@ -116,7 +145,7 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
         for round_ in range(repetitions):
             for name, path in paths.items():
-                if round_ == 0 or not name.startswith("hostile"):
+                if round_ == 0 or not name.startswith(("hostile", "Kinesis")):
                     results[name].append(_run_child(path, endpoint.url))
         for name, runs in results.items():
             peak = [r["peak_mb"] for r in runs]
@@ -128,7 +157,8 @@ def run(quick: bool = False, out: Path = RESULTS) -> list[Row]:
                     "memory",
                     f"peak RSS, {name}",
                     f"{median(peak):.0f} MB (spread {spread(peak)}); "
-                    f"+{median(peak) - loaded:.0f} MB for the invocation",
+                    f"+{median(peak) - loaded:.0f} MB for the invocation; records failed "
+                    f"{max(r['failed'] for r in runs)}",
                     f"after imports {imports:.0f} MB; with the {size:.1f} MB event "
                     f"{loaded:.0f} MB; function memory {LAMBDA_MEMORY_MB} MB",
                     median(peak) / LAMBDA_MEMORY_MB,

@@ -124,6 +124,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "kinesisStreamMode": "provisioned",
     "kinesisShardCount": 1,
     "kinesisRetentionHours": 24,
+    "kinesisMaxRecordSizeKiB": 1024,
     "kinesisBatchSize": 100,
     "kinesisMaxBatchingWindowSeconds": 1,
     "kinesisParallelizationFactor": 1,
@@ -289,6 +290,8 @@ class KinesisConfig:
     on_failure: str = "s3"
     #: Read through a registered stream consumer of its own (2 MB/s per shard, pushed).
     enhanced_fan_out: bool = False
+    #: The largest record a stream the stack creates takes (``MaxRecordSizeInKiB``).
+    max_record_size_kib: int = 1024
 
 
 @dataclass(frozen=True)
@@ -427,6 +430,12 @@ class _Reader:
             self.problems.append(
                 "kinesisMaxRecordAgeSeconds: must be -1 (no limit) or between 60 and 604800"
             )
+        max_record_size = self.integer("kinesisMaxRecordSizeKiB", 1024, 10240)
+        if stream_arn and max_record_size != CONTEXT_DEFAULTS["kinesisMaxRecordSizeKiB"]:
+            self.problems.append(
+                "kinesisMaxRecordSizeKiB: a setting of a stream the stack creates; the stream of "
+                "kinesisStreamArn keeps its own (aws kinesis update-max-record-size)"
+            )
         return KinesisConfig(
             stream_arn=stream_arn,
             stream_kms_key_arn=self.optional_string(
@@ -447,6 +456,7 @@ class _Reader:
             iterator_age_alarm_seconds=self.integer("kinesisIteratorAgeAlarmSeconds", 1, 604800),
             on_failure=self.choice("kinesisOnFailure", KINESIS_ON_FAILURE),
             enhanced_fan_out=self.boolean("kinesisEnhancedFanOut"),
+            max_record_size_kib=max_record_size,
         )
 
     # -- the function's options, by the rules of their table ------------------------------------

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import jsii
-from aws_cdk import Duration, Names
+from aws_cdk import Annotations, Duration, Names
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -40,7 +40,12 @@ KINESIS_CONSUMER_ACTIONS = ("kinesis:DescribeStreamConsumer", "kinesis:Subscribe
 #: How long a stream the construct creates keeps a record, unless told otherwise.
 _RETENTION = Duration.hours(24)
 #: Settings of a stream the construct creates: they contradict an ``existing_stream``.
-_STREAM_SETTINGS = ("on_demand", "shard_count", "retention_period")
+_STREAM_SETTINGS = ("on_demand", "shard_count", "retention_period", "max_record_size_kib")
+#: A stream's default and largest maximum record size (Kinesis: 1 MiB, up to 10 MiB).
+_RECORD_SIZE_KIB = (1024, 10240)
+#: Lambda invokes a function with at most 6 MB of event, a record's data in base64: a record
+#: larger than this can reach no function.
+LARGEST_DELIVERABLE_KIB = 4296
 
 
 @jsii.implements(lambda_.IEventSourceDlq)
@@ -92,6 +97,10 @@ class KinesisLogsForwarderProps:
     shard_count: int | None = None
     #: How long the new stream keeps a record. Default 24 hours.
     retention_period: Duration | None = None
+    #: The largest record the new stream takes, in KiB (``MaxRecordSizeInKiB``, 1024 to 10240).
+    #: Default 1024 (Kinesis's). Above about 4,296 KiB a record cannot reach a Lambda function:
+    #: the invocation's 6 MB event carries the data in base64.
+    max_record_size_kib: int | None = None
     batch_size: int = 100
     max_batching_window: Duration = dataclasses.field(default_factory=lambda: Duration.seconds(1))
     parallelization_factor: int = 1
@@ -134,6 +143,9 @@ class KinesisLogsForwarderProps:
                     f"{', '.join(given)}: settings of a new stream; an existing_stream keeps "
                     "its own"
                 )
+        size = self.max_record_size_kib
+        if size is not None and not _RECORD_SIZE_KIB[0] <= size <= _RECORD_SIZE_KIB[1]:
+            problems.append("max_record_size_kib: must be from 1024 to 10240")
         if not 1 <= self.parallelization_factor <= 10:
             problems.append("parallelization_factor: must be from 1 to 10")
         if not 1 <= self.batch_size <= 10000:
@@ -159,6 +171,18 @@ class KinesisLogsForwarder(Construct):
             shard_count=None if props.on_demand else (props.shard_count or 1),
             retention_period=props.retention_period or _RETENTION,
         )
+        size = props.max_record_size_kib
+        if size is not None and size != _RECORD_SIZE_KIB[0]:
+            stream = self._stream.node.default_child
+            assert isinstance(stream, kinesis.CfnStream)
+            stream.max_record_size_in_kib = size
+            if size > LARGEST_DELIVERABLE_KIB:
+                Annotations.of(self).add_warning_v2(
+                    "forwarder:RecordTooLargeForLambda",
+                    f"max_record_size_kib {size}: records above about {LARGEST_DELIVERABLE_KIB}"
+                    " KiB cannot reach a Lambda function (its event is at most 6 MB, the data "
+                    "in base64); keep the forwarder's records under that.",
+                )
 
         self._dead_letter_queue: sqs.Queue | None = None
         if props.invalid_records == "dead-letter":

@@ -133,6 +133,7 @@ def kinesis_props(
         on_demand=None if stream else config.on_demand,
         shard_count=None if stream else config.shard_count,
         retention_period=None if stream else Duration.hours(config.retention_hours),
+        max_record_size_kib=None if stream else config.max_record_size_kib,
         batch_size=config.batch_size,
         max_batching_window=Duration.seconds(config.max_batching_window_seconds),
         parallelization_factor=config.parallelization_factor,

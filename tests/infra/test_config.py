@@ -103,6 +103,18 @@ def test_an_existing_queue_says_whether_it_is_fifo():
             {"kinesisEnabled": True, "kinesisOnFailure": "sns"},
             "kinesisOnFailure: expected one of s3, sqs, got 'sns'",
         ),
+        (
+            {"kinesisEnabled": True, "kinesisMaxRecordSizeKiB": 20480},
+            "kinesisMaxRecordSizeKiB: expected an integer from 1024 to 10240",
+        ),
+        (
+            {
+                "kinesisEnabled": True,
+                "kinesisStreamArn": "arn:aws:kinesis:eu-west-1:111122223333:stream/logs",
+                "kinesisMaxRecordSizeKiB": 4096,
+            },
+            "kinesisMaxRecordSizeKiB: a setting of a stream the stack creates",
+        ),
         ({"allowedLogGroups": []}, "allowedLogGroups: expected at least one"),
         ({"allowedLogGroups": "/app/[a-z]"}, "allowedLogGroups: '/app/[a-z]' is not a log group"),
         ({"logRetentionDays": 10}, "logRetentionDays: 10 is not a CloudWatch Logs retention"),

@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from infra.config import LOG_RETENTION_DAYS, ConfigError, ForwarderConfig
 from infra.forwarder import (
@@ -253,3 +253,16 @@ def test_the_readme_example_synthesizes():
     # The created queue and its dead-letter queue, and the Kinesis dead-letter queue (what the
     # mapping gives up goes to the failure store); the existing queue is only read.
     template.resource_count_is("AWS::SQS::Queue", 2 + 1)
+
+
+def test_records_too_large_for_lambda_are_warned_about():
+    stack = new_stack()
+    KinesisLogsForwarder(
+        stack,
+        "Big",
+        props=KinesisLogsForwarderProps(function=function_props(), max_record_size_kib=10240),
+    )
+    warnings = Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    assert any("cannot reach a Lambda function" in str(w.entry.data) for w in warnings)
+    with pytest.raises(ValueError, match="max_record_size_kib: must be from 1024 to 10240"):
+        KinesisLogsForwarderProps(function=function_props(), max_record_size_kib=512)

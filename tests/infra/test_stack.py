@@ -415,6 +415,14 @@ def test_enhanced_fan_out_reads_through_a_consumer_of_its_own(synth, with_kinesi
     ]
 
 
+def test_a_stream_for_large_records(synth, with_kinesis):
+    s = synth(kinesisEnabled=True, kinesisMaxRecordSizeKiB=4096)
+    _, stream = s.one("AWS::Kinesis::Stream")
+    assert stream["Properties"]["MaxRecordSizeInKiB"] == 4096
+    _, default = with_kinesis.one("AWS::Kinesis::Stream")
+    assert "MaxRecordSizeInKiB" not in default["Properties"]  # Kinesis's own 1 MiB
+
+
 def test_kinesis_function_dead_letters_invalid_records_to_its_own_queue(with_kinesis):
     dlq_id, dlq = with_kinesis.one("AWS::SQS::Queue", "/Kinesis/DeadLetterQueue/")
     _, function = with_kinesis.one("AWS::Lambda::Function", "/Kinesis/")
