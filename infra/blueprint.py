@@ -22,6 +22,7 @@ from typing import Any
 
 from forwarder.settings import OPTIONS, environment
 from infra.config import (
+    FAILURE_STORE_RETENTION_DAYS,
     ForwarderConfig,
     KinesisConfig,
     SqsConfig,
@@ -399,7 +400,8 @@ def _kinesis_source(
     checkpoint = None
     if config.function.delivery_checkpoint:
         retention = None if kinesis.stream_arn else kinesis.retention_hours * 3600
-        ttl = kinesis_checkpoint_ttl(retention, kinesis.max_record_age_seconds)
+        replayable = FAILURE_STORE_RETENTION_DAYS * 86400 if kinesis.on_failure == "s3" else None
+        ttl = kinesis_checkpoint_ttl(retention, kinesis.max_record_age_seconds, replayable)
         checkpoint = (KINESIS_CHECKPOINT_TABLE, ttl)
     function = _function(
         config,

@@ -31,6 +31,7 @@ _FLAG = Flag()
 
 __all__ = [
     "CONTEXT_DEFAULTS",
+    "FAILURE_STORE_RETENTION_DAYS",
     "INVALID_RECORDS_POLICIES",
     "KINESIS_ON_FAILURE",
     "LOG_RETENTION_DAYS",
@@ -168,6 +169,8 @@ CHECKPOINT_MARGIN_SECONDS = 86400
 #: The longest SQS keeps a message and Kinesis a record: what an existing source may keep.
 SQS_MAX_RETENTION_SECONDS = 14 * 86400
 KINESIS_MAX_RETENTION_SECONDS = 8760 * 3600
+#: How long the failure store keeps what it holds (large dead letters, given-up Kinesis batches).
+FAILURE_STORE_RETENTION_DAYS = 14
 
 
 def sqs_checkpoint_ttl(retention_seconds: float | None) -> int:
@@ -177,14 +180,18 @@ def sqs_checkpoint_ttl(retention_seconds: float | None) -> int:
 
 
 def kinesis_checkpoint_ttl(
-    retention_seconds: float | None, max_record_age_seconds: float | None
+    retention_seconds: float | None,
+    max_record_age_seconds: float | None,
+    replayable_seconds: float | None = None,
 ) -> int:
     """CHECKPOINT_TTL_SECONDS of a Kinesis function: no record comes back after the stream's
     retention (None: an existing stream, at most 365 days) or the mapping's maximum record age,
-    whichever is shorter; and a margin."""
+    whichever is shorter, unless it may be replayed from the failure store for longer
+    (``replayable_seconds``: its retention, with the S3 on-failure destination); and a margin."""
     longest = retention_seconds or KINESIS_MAX_RETENTION_SECONDS
     if max_record_age_seconds is not None and max_record_age_seconds >= 0:
         longest = min(longest, max_record_age_seconds)
+    longest = max(longest, replayable_seconds or 0)
     return int(longest) + CHECKPOINT_MARGIN_SECONDS
 
 

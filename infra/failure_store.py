@@ -18,7 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import NAG_PREFIX, ON_FAILURE_PREFIX
+from infra.config import FAILURE_STORE_RETENTION_DAYS, NAG_PREFIX, ON_FAILURE_PREFIX
 
 __all__ = ["DEAD_LETTER_PREFIX", "ON_FAILURE_PREFIX", "FailureStore"]
 
@@ -38,7 +38,9 @@ class FailureStore(Construct):
         removal_policy: RemovalPolicy = RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        retention = retention or Duration.days(14)
+        retention = retention or Duration.days(FAILURE_STORE_RETENTION_DAYS)
+        #: How long an object is kept (its current version).
+        self.retention = retention
         self.bucket = s3.Bucket(
             self,
             "Bucket",

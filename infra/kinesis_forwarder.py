@@ -199,11 +199,15 @@ class KinesisLogsForwarder(Construct):
             )
         self._checkpoint: DeliveryCheckpoint | None = None
         if props.function.delivery_checkpoint:
-            # A record comes back until the stream drops it or the mapping finds it too old.
+            # A record comes back until the stream drops it or the mapping finds it too old,
+            # or, given up to the failure store, until a replay while the store keeps it.
             retention = None if props.existing_stream else (props.retention_period or _RETENTION)
             age = props.max_record_age
+            store = self._failure_store if props.on_failure == "s3" else None
             ttl = kinesis_checkpoint_ttl(
-                retention and retention.to_seconds(), age and age.to_seconds()
+                retention and retention.to_seconds(),
+                age and age.to_seconds(),
+                store and store.retention.to_seconds(),
             )
             self._checkpoint = DeliveryCheckpoint(self, "Checkpoint", ttl=Duration.seconds(ttl))
         self._forwarder = ForwarderFunction(

@@ -179,9 +179,7 @@ class ForwarderStack(Stack):
         ]
         kinesis_to_s3 = config.kinesis is not None and config.kinesis.on_failure == "s3"
         self.failure_store = (
-            FailureStore(self, "FailureStore", retention=Duration.days(14))
-            if any(dead_lettering) or kinesis_to_s3
-            else None
+            FailureStore(self, "FailureStore") if any(dead_lettering) or kinesis_to_s3 else None
         )
         if self.failure_store is not None:
             self._output(

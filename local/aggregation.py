@@ -28,17 +28,21 @@ def aggregate(
     format has none, so up to a large-record stream's 10 MiB its bound is lifted."""
     if not 0 < max_bytes <= LARGEST_RECORD_BYTES:
         raise ValueError(f"max_bytes {max_bytes}: a Kinesis record holds 1 to 10 MiB")
+    bound = aws_kinesis_agg.MAX_BYTES_PER_RECORD
     aws_kinesis_agg.MAX_BYTES_PER_RECORD = max(KINESIS_RECORD_BYTES, max_bytes)
-    aggregator = RecordAggregator(max_size=max_bytes)
-    records: list[tuple[str, bytes]] = []
-    for partition_key, data in user_records:
-        full = aggregator.add_user_record(partition_key, data)
-        if full is not None:
-            records.append(_contents(full))
-    last = aggregator.clear_and_get()
-    if last is not None:
-        records.append(_contents(last))
-    return records
+    try:
+        aggregator = RecordAggregator(max_size=max_bytes)
+        records: list[tuple[str, bytes]] = []
+        for partition_key, data in user_records:
+            full = aggregator.add_user_record(partition_key, data)
+            if full is not None:
+                records.append(_contents(full))
+        last = aggregator.clear_and_get()
+        if last is not None:
+            records.append(_contents(last))
+        return records
+    finally:
+        aws_kinesis_agg.MAX_BYTES_PER_RECORD = bound
 
 
 def _contents(record: Any) -> tuple[str, bytes]:

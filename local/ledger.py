@@ -140,10 +140,15 @@ class Ledger:
         for body in letters.redriven:
             if body in by_payload:
                 where[by_payload[body]] = "SQS dead-letter queue"
+        by_identifier = {identifier: i for i, (_, identifier) in enumerate(self._ids)}
         for body in letters.function:
-            original = str(json.loads(body)["payload"])
-            if original in by_payload:
-                where[by_payload[original]] = "function's dead-letter queue"
+            document = json.loads(body)
+            if "payload" in document:
+                index = by_payload.get(str(document["payload"]))
+            else:  # a KPL aggregate's bad user records: the letter names its record
+                index = by_identifier.get(str(document.get("recordId")))
+            if index is not None:
+                where[index] = "function's dead-letter queue"
         for body in letters.on_failure:
             ranged.update(self._in_range(json.loads(body)))
         outcomes: Counter[Outcome] = Counter()

@@ -53,7 +53,8 @@ def replay_event(document: dict[str, Any]) -> dict[str, Any]:
 
 def replay(deployment: Deployment, function: Function, *, delete: bool = False) -> list[Replayed]:
     """Invoke ``function`` with the event of every on-failure record of the deployment's
-    Kinesis mapping, oldest key first; with ``delete``, remove each record that replayed whole."""
+    Kinesis mapping, in key order (mapping, shard, then time); with ``delete``, remove each
+    record that replayed whole. A record that cannot be read is reported and skipped."""
     kinesis = deployment.blueprint.kinesis
     destination = kinesis and kinesis.mapping.on_failure
     bucket = deployment.destination(destination) if destination else None
@@ -69,8 +70,12 @@ def replay(deployment: Deployment, function: Function, *, delete: bool = False) 
     keys = sorted(item["Key"] for page in pages for item in page.get("Contents", []))
     results = []
     for key in keys:
-        document = json.loads(s3.get_object(Bucket=bucket.name, Key=key)["Body"].read())
-        event = replay_event(document)
+        try:
+            document = json.loads(s3.get_object(Bucket=bucket.name, Key=key)["Body"].read())
+            event = replay_event(document if isinstance(document, dict) else {})
+        except ValueError as error:  # NotReplayable, and JSON that does not parse
+            results.append(Replayed(key, 0, (), f"not replayed: {error}"))
+            continue
         invocation = function.invoke(event)
         if invocation.error is not None:
             error = f"{invocation.error.error_type}: {invocation.error.message}"

@@ -204,6 +204,12 @@ def _summary(body: str) -> str:
     if "reason" in document and "payload" in document:
         record = document.get("recordId")
         return f"reason: {document['reason']}; record {record}: {document['payload']}"
+    if "reason" in document and "userRecords" in document:
+        users = document["userRecords"]
+        return (
+            f"reason: {document['reason']}; record {document.get('recordId')}: "
+            f"{len(users)} user record(s), the first: {users[0].get('payload') if users else ''}"
+        )
     return body
 
 

@@ -155,6 +155,8 @@ def _varint(message: bytes, position: int, what: str) -> tuple[int, int]:
         byte = message[position + offset]
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
+            if value >> 64:
+                raise CorruptAggregate(f"{what}: a number runs past 64 bits")
             return value, position + offset + 1
         shift += 7
     raise CorruptAggregate(f"{what}: a number runs past {_MAX_VARINT_BYTES} bytes")

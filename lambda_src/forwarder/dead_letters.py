@@ -70,47 +70,52 @@ def make_s3_client() -> S3Client:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """A record that can never succeed, or one user record of a KPL aggregate (``part``)."""
+    """A record that can never succeed; of a KPL aggregate whose only fault is user records
+    that did not decode, those user records (``parts``) instead of the whole aggregate. One
+    letter a record either way: it is sent or not, never in part, so a retry adds no second
+    copy of what was sent."""
 
     record: SourceRecord
     reason: str
     source: str  # "aws:sqs" or "aws:kinesis"
-    part: InvalidPart | None = None
-
-    @property
-    def key(self) -> str:
-        """Names the letter among a batch's: the record's id, and the user record's number."""
-        record_id = self.record.record_id
-        return record_id if self.part is None else f"{record_id}/{self.part.sub_sequence}"
+    parts: tuple[InvalidPart, ...] = ()
 
 
 def dead_letter_body(letter: DeadLetter) -> str:
     """The message body: JSON with the reason, the record's id and its untouched payload; for
-    a user record of an aggregate, its sub-sequence number, partition key and own data."""
-    part = letter.part
-    payload = letter.record.payload if part is None else part.data
-    if isinstance(payload, bytes):
-        try:
-            text, encoding = payload.decode("utf-8"), "text"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(payload).decode("ascii"), "base64"
-    else:
-        text, encoding = payload, "text"
+    the user records of an aggregate (``userRecords``), each one's sub-sequence number, partition
+    key, reason and own data in place of the payload."""
     document: dict[str, object] = {
-        "reason": letter.reason if part is None else part.reason,
+        "reason": letter.reason,
         "source": letter.source,
         "recordId": letter.record.record_id,
-    }
-    if part is not None:
-        document |= {"subSequenceNumber": part.sub_sequence, "partitionKey": part.partition_key}
-    document |= {
         "arrivalTimestamp": letter.record.arrival_ms,
-        "payloadEncoding": encoding,
-        "payload": text,
     }
+    if letter.parts:
+        document["userRecords"] = [
+            {
+                "subSequenceNumber": part.sub_sequence,
+                "partitionKey": part.partition_key,
+                "reason": part.reason,
+                **_payload_fields(part.data),
+            }
+            for part in letter.parts
+        ]
+    else:
+        document |= _payload_fields(letter.record.payload)
     body = json.dumps(document, ensure_ascii=False)
     # Inside JSON these can only stand in strings, where a JSON \u escape means the same.
     return _REFUSED_BY_SQS.sub(lambda match: f"\\u{ord(match.group()):04x}", body)
+
+
+def _payload_fields(payload: str | bytes) -> dict[str, str]:
+    """``payloadEncoding`` and ``payload``: text as it is, bytes that are not UTF-8 in base64."""
+    if isinstance(payload, bytes):
+        try:
+            return {"payloadEncoding": "text", "payload": payload.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"payloadEncoding": "base64", "payload": base64.b64encode(payload).decode()}
+    return {"payloadEncoding": "text", "payload": payload}
 
 
 def letter_key(letter: DeadLetter) -> str:
@@ -118,7 +123,7 @@ def letter_key(letter: DeadLetter) -> str:
     record dead-lettered again overwrites its own letter rather than adding a second one."""
     day = time.strftime("%Y/%m/%d", time.gmtime(letter.record.arrival_ms / 1000))
     source = letter.source.removeprefix("aws:")
-    name = _UNSAFE_KEY_CHARS.sub("_", letter.key)[:200]
+    name = _UNSAFE_KEY_CHARS.sub("_", letter.record.record_id)[:200]
     return f"{KEY_PREFIX}{source}/{day}/{name}.json"
 
 
@@ -133,8 +138,7 @@ class _Entry:
 
 
 class DeadLetterQueue:
-    """Sends dead letters to one SQS queue in batches; reports which could not be sent (by
-    ``DeadLetter.key``).
+    """Sends dead letters to one SQS queue in batches; reports which could not be sent.
 
     A letter larger than SQS takes goes to ``bucket`` (S3, through ``s3_client``) and the queue
     gets the extended client's pointer to it, so a consumer built on that library reads the
@@ -157,7 +161,7 @@ class DeadLetterQueue:
     def send(
         self, letters: Sequence[DeadLetter], remaining_ms: Callable[[], int] = lambda: 60_000
     ) -> dict[str, str]:
-        """Send every letter; return ``{letter key: why}`` for those that were not enqueued.
+        """Send every letter; return ``{record_id: why}`` for those that were not enqueued.
         ``remaining_ms`` is the invocation's time left."""
         failed: dict[str, str] = {}
         batch: list[_Entry] = []
@@ -165,7 +169,7 @@ class DeadLetterQueue:
         for letter in letters:
             entry = self._entry(letter, remaining_ms)
             if isinstance(entry, str):
-                failed[letter.key] = entry
+                failed[letter.record.record_id] = entry
                 continue
             if (
                 len(batch) == SQS_MAX_BATCH_ENTRIES
@@ -213,7 +217,7 @@ class DeadLetterQueue:
     def _send_batch(self, batch: list[_Entry], remaining_ms: Callable[[], int]) -> dict[str, str]:
         if not _time_for_a_call(remaining_ms):
             why = "too little time left to send the dead letter"
-            return {entry.letter.key: why for entry in batch}
+            return {entry.letter.record.record_id: why for entry in batch}
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for index, entry in enumerate(batch):
             message: SendMessageBatchRequestEntryTypeDef = {
@@ -225,14 +229,16 @@ class DeadLetterQueue:
             if self._fifo:
                 # A FIFO queue needs a group; the record's own keeps its order there too.
                 message["MessageGroupId"] = entry.letter.record.message_group or "forwarder"
-                message["MessageDeduplicationId"] = entry.letter.key[:128]
+                message["MessageDeduplicationId"] = entry.letter.record.record_id[:128]
             entries.append(message)
         try:
             response = self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         except (ClientError, BotoCoreError) as error:
-            return {entry.letter.key: f"dead-letter queue: {error}" for entry in batch}
+            return {entry.letter.record.record_id: f"dead-letter queue: {error}" for entry in batch}
         return {
-            batch[int(failure["Id"])].letter.key: (f"dead-letter queue: {failure.get('Message')}")
+            batch[int(failure["Id"])].letter.record.record_id: (
+                f"dead-letter queue: {failure.get('Message')}"
+            )
             for failure in response.get("Failed", [])
         }
 

@@ -262,32 +262,27 @@ class Forwarder:
         if not positions:
             return {}
         assert self._dead_letters is not None  # Settings guarantee a queue for this policy
-        letters = {
-            p: _letters_of(source, records[p], full[p], verdicts[p], fates[p].reason)
-            for p in positions
+        letters = [
+            _letter_of(source, records[p], full[p], verdicts[p], fates[p].reason) for p in positions
+        ]
+        not_sent = self._dead_letters.send(letters, remaining_ms)
+        return {
+            p: not_sent[records[p].record_id] for p in positions if records[p].record_id in not_sent
         }
-        not_sent = self._dead_letters.send(
-            [letter for of_one in letters.values() for letter in of_one], remaining_ms
-        )
-        unsent = {
-            p: [not_sent[letter.key] for letter in of_one if letter.key in not_sent]
-            for p, of_one in letters.items()
-        }
-        return {p: whys[0] for p, whys in unsent.items() if whys}
 
 
-def _letters_of(
+def _letter_of(
     source: str,
     record: SourceRecord,
     item: DecodedRecord | InvalidRecord,
     verdict: RecordVerdict,
     reason: str,
-) -> list[DeadLetter]:
-    """A record's dead letters: the user records of an aggregate that did not decode, when
-    the rest of it landed; otherwise the record whole."""
+) -> DeadLetter:
+    """A record's dead letter: of a KPL aggregate whose only fault is user records that did
+    not decode (the rest landed), those user records; otherwise the record whole."""
     if isinstance(item, DecodedRecord) and item.invalid_parts and not verdict.rejections:
-        return [DeadLetter(record, reason, source, part) for part in item.invalid_parts]
-    return [DeadLetter(record, reason, source)]
+        return DeadLetter(record, reason, source, item.invalid_parts)
+    return DeadLetter(record, reason, source)
 
 
 def _groups(

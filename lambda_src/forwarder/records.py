@@ -69,6 +69,8 @@ _BASE64_GZIP_PREFIX = "H4sI"  # base64 of the gzip magic and the deflate method 
 _STRUCTURE_KEYS = frozenset({"messageType", "logEvents", "logGroupName", "logStreamName"})
 _OBJECT_START = re.compile(r"\s*\{")
 _BOM = "\ufeff"
+#: How ``_gunzip`` starts the reason of a payload past its allowance.
+_EXPANDS_BEYOND = "gzip payload expands beyond"
 
 
 class InvalidPayload(ValueError):
@@ -146,17 +148,33 @@ class RecordDecoder:
             users = user_records(record.payload)
         except CorruptAggregate as error:
             raise InvalidPayload(f"KPL aggregated record is corrupt: {error}") from None
+        # The aggregate is one record to the decompression bounds: its user records share one
+        # record's allowance, so it can never need more than a batch's first record gets.
+        batch = budget or DecompressionBudget(MAX_DECOMPRESSED_BYTES)
+        left = batch.allowance
         parts: list[DecodedRecord] = []
         invalid: list[InvalidPart] = []
         first_index = 0
         for user in users:
+            share = DecompressionBudget(batch.remaining, left)
             try:
-                part = self._payload(user.data, record, position, budget, first_index)
+                part = self._payload(user.data, record, position, share, first_index)
             except InvalidPayload as error:
+                reason = str(error)
+                if left < batch.allowance and reason.startswith(_EXPANDS_BEYOND):
+                    reason = (
+                        f"gzip payload expands beyond the {left} bytes left of the "
+                        f"{batch.allowance} one record may expand to, which this KPL "
+                        "aggregate's user records share"
+                    )
                 invalid.append(
-                    InvalidPart(user.sub_sequence, user.partition_key, user.data, str(error))
+                    InvalidPart(user.sub_sequence, user.partition_key, user.data, reason)
                 )
                 continue
+            finally:
+                used = batch.remaining - share.remaining
+                batch.remaining -= used
+                left -= used
             parts.append(part)
             first_index += _event_count(part)
         return replace(_combine(parts), user_records=len(users), invalid_parts=tuple(invalid))

@@ -240,12 +240,16 @@ def test_what_was_given_up_is_replayed_from_s3_and_lands_once(deploy, logs, log_
     blueprint = stream.deployment.blueprint
     assert blueprint.kinesis is not None
     function, _ = make_function(stream.deployment, blueprint.kinesis.function, in_process=True)
-    (replayed,) = replay(stream.deployment, function, delete=True)
+    bucket = stream.deployment.destination(blueprint.kinesis.mapping.on_failure or "")
+    s3 = stream.endpoints.client("s3")
+    s3.put_object(Bucket=bucket.name, Key="aws/lambda/0-broken/shardId-0/x", Body=b"{not json")
+    broken, replayed = replay(stream.deployment, function, delete=True)
 
+    assert str(broken.error).startswith("not replayed:")
     assert (replayed.records, replayed.failed, replayed.error) == (3, (), None)
     assert [m for _, m in read_stream(logs, log_group, "k")] == [f"given up {i}" for i in range(3)]
-    assert stream.deployment.on_failure_records() == []  # deleted once replayed whole
-    assert replay(stream.deployment, function) == []
+    # deleted once replayed whole; what could not be read is left for a person
+    assert stream.deployment.on_failure_records() == ["{not json"]
 
 
 def test_an_on_failure_queue_has_nothing_to_replay(deploy):

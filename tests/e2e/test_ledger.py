@@ -107,3 +107,15 @@ def test_two_fates_poison_that_landed_and_strangers_spoil_the_account():
     account = stranger.account(landed("a", "never sent"), DeadLetters())
     assert account.unknown_events == 1
     assert not account.ok
+
+
+def test_a_letter_of_an_aggregate_s_user_records_accounts_for_its_record():
+    ledger = ledger_of(
+        (Tracked("kinesis", b"\xf3\x89\x9a\xc2...", ("a", "b"), poison=True), "7", "shard-0"),
+    )
+    letter = {"recordId": "7", "reason": "user record 1 ...", "userRecords": [{"payload": "b"}]}
+
+    account = ledger.account(landed("a"), DeadLetters(function=[json.dumps(letter)]))
+
+    assert account.outcomes == {Outcome.BOTH: 1}  # user record 0 landed, 1 was dead-lettered
+    assert account.dead_lettered_by == {"function's dead-letter queue": 1}

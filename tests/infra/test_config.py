@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from infra.config import CONTEXT_DEFAULTS, ConfigError, ForwarderConfig, glob_to_regex
+from infra.config import (
+    CONTEXT_DEFAULTS,
+    ConfigError,
+    ForwarderConfig,
+    glob_to_regex,
+    kinesis_checkpoint_ttl,
+)
 from tests.infra.conftest import CDK_JSON
 
 
@@ -184,3 +190,10 @@ def test_foreign_context_keys_are_ignored():
 )
 def test_glob_means_what_iam_means(pattern, name, matches):
     assert bool(glob_to_regex(pattern).match(name)) is matches
+
+
+def test_a_kinesis_checkpoint_lasts_as_long_as_a_replay_can_bring_its_records_back():
+    day = 86400
+    assert kinesis_checkpoint_ttl(day, 3600) == 3600 + day  # the record age bounds it...
+    assert kinesis_checkpoint_ttl(day, 3600, 14 * day) == 15 * day  # ...unless replayed later
+    assert kinesis_checkpoint_ttl(30 * day, None, 14 * day) == 31 * day

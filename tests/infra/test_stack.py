@@ -158,9 +158,12 @@ def test_the_checkpoint_table_is_on_demand_encrypted_recoverable_and_expires(def
     [
         ("default", "SqsFunction", 4 * 86400 + 86400),  # the queue's 4 days
         ("existing-queue", "SqsFunction", 14 * 86400 + 86400),  # the longest SQS keeps one
-        ("kinesis", "KinesisFunction", 3600 + 86400),  # the mapping's 1 h maximum record age
-        ("options", "KinesisFunction", 3600 + 86400),
-        ("existing-stream", "KinesisFunction", 3600 + 86400),
+        # what is given up stays replayable from the failure store for its 14 days
+        ("kinesis", "KinesisFunction", 14 * 86400 + 86400),
+        ("options", "KinesisFunction", 14 * 86400 + 86400),
+        ("existing-stream", "KinesisFunction", 14 * 86400 + 86400),
+        # given up to a queue, it comes back no later than the mapping's 1 h record age
+        ("kinesis-on-failure-queue", "KinesisFunction", 3600 + 86400),
     ],
 )
 def test_a_checkpoint_outlives_the_longest_a_record_can_come_back(synth, variant, function, ttl):
@@ -170,9 +173,17 @@ def test_a_checkpoint_outlives_the_longest_a_record_can_come_back(synth, variant
 
 
 def test_without_a_record_age_limit_a_kinesis_checkpoint_lasts_the_stream_retention(synth):
-    s = synth(kinesisEnabled=True, kinesisMaxRecordAgeSeconds=-1, kinesisRetentionHours=48)
+    s = synth(
+        kinesisEnabled=True,
+        kinesisMaxRecordAgeSeconds=-1,
+        kinesisRetentionHours=30 * 24,
+        kinesisOnFailure="sqs",
+    )
     variables = s.json["Resources"]["KinesisFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["CHECKPOINT_TTL_SECONDS"] == str(48 * 3600 + 86400)
+    assert variables["CHECKPOINT_TTL_SECONDS"] == str(30 * 86400 + 86400)
+    s = synth(kinesisEnabled=True, kinesisMaxRecordAgeSeconds=-1, kinesisRetentionHours=30 * 24)
+    variables = s.json["Resources"]["KinesisFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["CHECKPOINT_TTL_SECONDS"] == str(30 * 86400 + 86400)  # longer than 14 days
 
 
 def test_queue_and_dead_letter_queue_are_encrypted_and_redriven(default):

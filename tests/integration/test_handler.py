@@ -519,11 +519,13 @@ def test_a_bad_user_record_is_dead_lettered_alone_and_a_corrupt_aggregate_whole(
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     letters = sorted((json.loads(m["Body"]) for m in messages), key=lambda d: d["recordId"])
     assert [d["recordId"] for d in letters] == sequence[:2]
-    part, whole = letters
+    parts, whole = letters
+    ((part),) = parts["userRecords"]
     assert (part["subSequenceNumber"], part["partitionKey"]) == (1, "b")
     assert json.loads(part["payload"])["message"] == "not allowed"
     assert "not allowed by ALLOWED_LOG_GROUPS" in part["reason"]
-    assert "subSequenceNumber" not in whole
+    assert parts["reason"].startswith("user record 1 of the KPL aggregate: ")
+    assert "userRecords" not in whole
     assert base64.b64decode(whole["payload"]) == corrupt
     assert whole["reason"].startswith("KPL aggregated record is corrupt: its MD5 digest")
 

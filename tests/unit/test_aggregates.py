@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from forwarder.aggregates import MAGIC, CorruptAggregate, UserRecord, is_aggregate, user_records
 from forwarder.model import DecodedRecord, Destination, InvalidRecord, SourceRecord
-from forwarder.records import RecordDecoder
+from forwarder.records import DecompressionBudget, RecordDecoder
 from forwarder.settings import Settings
 from local.aggregation import aggregate
 from tests.unit.strategies import subscription_document
@@ -51,8 +51,10 @@ def test_the_reader_gives_back_what_the_reference_aggregator_packed(records):
     read = [user for _, data in packed for user in user_records(data)]
     assert [(u.partition_key, u.data) for u in read] == records
     # sub-sequence numbers count within each aggregate, from 0, as Lambda and the KCL number them
+    counts = [len(user_records(data)) for _, data in packed]
+    assert sum(counts) == len(records)
     assert [u.sub_sequence for _, data in packed for u in user_records(data)] == [
-        i for _, data in packed for i in range(len(user_records(data)))
+        i for count in counts for i in range(count)
     ]
 
 
@@ -125,6 +127,18 @@ def test_a_truncated_message_with_a_matching_digest_is_named_truncated():
 )
 def test_a_message_that_is_no_aggregated_record_says_why(message, reason):
     with pytest.raises(CorruptAggregate, match=reason):
+        user_records(framed(message))
+
+
+def test_the_partition_key_table_may_follow_the_records():
+    """Protobuf fields come in any order: indexes are checked once the whole message is read."""
+    message = b"\x1a\x05\x08\x01\x1a\x01y" + b"\x1a\x05\x08\x00\x1a\x01x" + b"\x0a\x01a\x0a\x01b"
+    assert user_records(framed(message)) == [UserRecord(0, "b", b"y"), UserRecord(1, "a", b"x")]
+
+
+def test_a_number_past_64_bits_is_refused():
+    message = b"\x0a\x01k\x1a\x0e\x08" + b"\xff" * 9 + b"\x7f" + b"\x1a\x01x"
+    with pytest.raises(CorruptAggregate, match="past 64 bits"):
         user_records(framed(message))
 
 
@@ -238,3 +252,60 @@ def test_a_corrupt_aggregate_is_an_invalid_record_with_its_reason():
     assert isinstance(result, InvalidRecord)
     assert not result.retryable
     assert result.reason.startswith("KPL aggregated record is corrupt: its MD5 digest")
+
+
+# --- the decompression bounds: an aggregate is one record ------------------------------------
+
+MiB = 1024 * 1024
+
+
+def gzipped_event(size: int) -> bytes:
+    """A gzip user record that expands to about ``size`` bytes (one event of 'x's)."""
+    document = {"logGroupName": "/app/a", "logStreamName": "s", "message": "x" * size}
+    return gzip.compress(json.dumps(document).encode(), 9)
+
+
+def decode_with(payload: bytes, budget: DecompressionBudget):
+    record = SourceRecord("49-seq", payload, ARRIVAL_MS)
+    return RecordDecoder(Settings()).decode(record, 0, budget)
+
+
+def test_user_records_that_together_pass_one_record_s_allowance_are_invalid_not_deferred():
+    """Two user records of 13 MiB each: together past the 16 MiB one record may expand to. On a
+    fresh budget (a 512 MB function's 25.6 MiB) the first decodes and the second is set aside
+    for good: deferring it would bring it back deferred again, forever."""
+    payload = one_aggregate(("k", gzipped_event(13 * MiB)), ("k", gzipped_event(13 * MiB)))
+    budget = DecompressionBudget(int(25.6 * MiB), 16 * MiB)
+
+    result = decode_with(payload, budget)
+
+    assert isinstance(result, DecodedRecord)
+    assert len(result.events) == 14  # the first user record, split into events of 1 MB - 26
+    (part,) = result.invalid_parts
+    assert part.sub_sequence == 1
+    assert "left of the 16777216 one record may expand to" in part.reason
+    assert "share" in part.reason
+
+
+def test_an_aggregate_that_fits_one_record_s_allowance_is_deferred_behind_others_then_decoded():
+    payload = one_aggregate(("k", gzipped_event(6 * MiB)), ("k", gzipped_event(6 * MiB)))
+    spent = DecompressionBudget(int(25.6 * MiB), 16 * MiB)
+    spent.remaining = 8 * MiB  # earlier records of the batch took the rest
+
+    deferred = decode_with(payload, spent)
+    fresh = decode_with(payload, DecompressionBudget(int(25.6 * MiB), 16 * MiB))
+
+    assert isinstance(deferred, InvalidRecord)
+    assert deferred.retryable
+    assert isinstance(fresh, DecodedRecord)
+    assert not fresh.invalid_parts
+    assert sum(len(e.message) for e in fresh.events) > 12 * 1_000_000
+
+
+def test_without_a_batch_budget_an_aggregate_is_bounded_as_one_record():
+    bombs = [("k", gzipped_event(10 * MiB)) for _ in range(3)]  # 30 MiB in all, 30 KB sent
+
+    result = decode(one_aggregate(*bombs), settings=Settings())
+
+    assert isinstance(result, DecodedRecord)
+    assert [p.sub_sequence for p in result.invalid_parts] == [1, 2]

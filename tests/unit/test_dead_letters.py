@@ -212,39 +212,42 @@ def test_a_checkpoint_write_fits_beside_the_response_in_the_reserve_of_a_short_t
     assert time_reserve_ms(4) >= CHECKPOINT_CALL_MS + RESPONSE_MS
 
 
-# --- a user record of a KPL aggregate is a letter of its own ----------------------------------
+# --- the user records of a KPL aggregate travel in one letter --------------------------------
 
 
-def test_the_letter_of_a_user_record_carries_it_alone_with_its_number_and_key():
+def test_the_letter_of_an_aggregate_carries_its_bad_user_records_alone():
     parent = SourceRecord("49590000000000000000001", b"<the whole aggregate>", ARRIVAL_MS)
-    parts = [
+    parts = (
         InvalidPart(3, "device-7", b"\xff\xfe binary", "payload is neither UTF-8 text nor gzip"),
         InvalidPart(5, "device-8", b"raw text", "no destination"),
-    ]
-    letters = [DeadLetter(parent, "user record 3 of ...", "aws:kinesis", part) for part in parts]
+    )
+    letter = DeadLetter(parent, "user record 3 of the KPL aggregate: ...", "aws:kinesis", parts)
 
-    documents = [json.loads(dead_letter_body(one)) for one in letters]
+    document = json.loads(dead_letter_body(letter))
 
-    assert [d["subSequenceNumber"] for d in documents] == [3, 5]
-    assert [d["partitionKey"] for d in documents] == ["device-7", "device-8"]
-    assert [d["reason"] for d in documents] == [part.reason for part in parts]
-    assert {d["recordId"] for d in documents} == {parent.record_id}
-    assert base64.b64decode(documents[0]["payload"]) == b"\xff\xfe binary"
-    assert (documents[1]["payloadEncoding"], documents[1]["payload"]) == ("text", "raw text")
-    # each has a name of its own: in the batch's report, and as a large letter's object
-    assert [one.key for one in letters] == [f"{parent.record_id}/3", f"{parent.record_id}/5"]
-    assert len({letter_key(one) for one in letters}) == 2
+    assert document["recordId"] == parent.record_id
+    assert document["reason"] == letter.reason
+    assert "payload" not in document  # not the whole aggregate
+    users = document["userRecords"]
+    assert [u["subSequenceNumber"] for u in users] == [3, 5]
+    assert [u["partitionKey"] for u in users] == ["device-7", "device-8"]
+    assert [u["reason"] for u in users] == [part.reason for part in parts]
+    assert base64.b64decode(users[0]["payload"]) == b"\xff\xfe binary"
+    assert (users[1]["payloadEncoding"], users[1]["payload"]) == ("text", "raw text")
 
 
-def test_letters_of_two_user_records_of_one_record_are_reported_apart():
+def test_an_aggregate_of_many_bad_user_records_is_one_message_or_one_large_letter():
+    """Each user record a letter of its own would let one hostile 1 MiB record of 150,000 tiny
+    bad user records fill the queue (and, half sent, repeat on every retry): one letter holds
+    them all, in S3 when it is too large for SQS."""
     parent = SourceRecord("49590000000000000000001", b"agg", ARRIVAL_MS, message_group="shard-0")
-    letters = [
-        DeadLetter(parent, "bad", "aws:kinesis", InvalidPart(n, "k", b"x", "bad")) for n in (0, 1)
-    ]
-    sqs = FakeSqs(fail=True)
-    assert queue(sqs).send(letters) == {
-        f"{parent.record_id}/0": "dead-letter queue: An error occurred (InternalError) when "
-        "calling the Send operation: boom",
-        f"{parent.record_id}/1": "dead-letter queue: An error occurred (InternalError) when "
-        "calling the Send operation: boom",
-    }
+    parts = tuple(InvalidPart(n, "k", b"\xff" * 8, "not text") for n in range(150_000))
+    sqs, s3 = FakeSqs(), FakeS3()
+
+    assert queue(sqs, s3).send([DeadLetter(parent, "bad", "aws:kinesis", parts)]) == {}
+
+    ((message,),) = sqs.batches
+    ((_, key),) = s3.objects
+    stored = json.loads(s3.objects[(BUCKET, key)])
+    assert len(stored["userRecords"]) == 150_000
+    assert json.loads(message["MessageBody"])[1]["s3Key"] == key

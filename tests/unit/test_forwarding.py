@@ -485,9 +485,8 @@ def test_an_aggregate_with_a_bad_user_record_sends_the_rest_and_dead_letters_onl
     assert result.failed_ids == []
     (letter,) = dead_letters.letters
     assert letter.record.record_id == ids[0]
-    assert letter.part is not None
-    assert (letter.part.sub_sequence, letter.part.data) == (1, b"\xff not text")
-    assert letter.key == f"{ids[0]}/1"
+    ((sub_sequence, data),) = [(p.sub_sequence, p.data) for p in letter.parts]
+    assert (sub_sequence, data) == (1, b"\xff not text")
     assert result.counts["RecordsDeadLettered"] == 1
     assert result.counts["EventsForwarded"] == 3
 
@@ -499,7 +498,7 @@ def test_an_aggregate_with_events_refused_as_well_is_dead_lettered_whole():
     result, _, dead_letters, _ = forward(event, DEAD_LETTER)
 
     (letter,) = dead_letters.letters
-    assert letter.part is None  # the whole aggregate: its too-old event is in it
+    assert letter.parts == ()  # the whole aggregate: its too-old event is in it
     assert letter.record.payload == event_payload(event, 0)
     assert result.counts["RecordsDeadLettered"] == 1
 
@@ -526,7 +525,7 @@ def test_a_corrupt_aggregate_is_dead_lettered_whole_and_the_rest_of_the_shard_la
 
     assert sender.messages == ["after"]
     (letter,) = dead_letters.letters
-    assert letter.part is None
+    assert letter.parts == ()
     assert "KPL aggregated record is corrupt" in letter.reason
     assert result.failed_ids == []
 
