@@ -30,6 +30,11 @@ from infra.config import (
     sqs_checkpoint_ttl,
 )
 
+#: The options that shape a created log group, by variable, with their defaults.
+NEW_LOG_GROUP_VARIABLES = {
+    o.variable: o.default for o in OPTIONS if o.variable.startswith("NEW_LOG_GROUP_")
+}
+
 __all__ = [
     "Blueprint",
     "BucketSpec",
@@ -256,6 +261,10 @@ def function_options(
         "POWERTOOLS_LOG_LEVEL": log_level,
         "TIME_RESERVE_MS": time_reserve_ms(timeout_s),
     }
+    # How created groups are made: only what differs from the service's own way.
+    for variable, default in NEW_LOG_GROUP_VARIABLES.items():
+        if options.get(variable, default) == default:
+            options.pop(variable, None)
     if invalid_records == "dead-letter" and dead_letter_queue_url is not None:
         options["DEAD_LETTER_QUEUE_URL"] = dead_letter_queue_url
         if dead_letter_bucket is not None:

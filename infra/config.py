@@ -248,6 +248,11 @@ class FunctionConfig:
     default_log_stream: str | None
     create_log_streams: bool
     create_log_groups: bool
+    new_log_group_retention_days: int | None
+    new_log_group_kms_key_id: str | None
+    new_log_group_class: str
+    new_log_group_tags: tuple[tuple[str, str], ...]
+    new_log_group_deletion_protection: bool
     subscription_log_group: str
     subscription_log_stream: str
     max_concurrent_requests: int
@@ -378,6 +383,11 @@ class _Reader:
             default_log_stream=values["default_log_stream"],  # type: ignore[arg-type]
             create_log_streams=values["create_log_streams"],  # type: ignore[arg-type]
             create_log_groups=values["create_log_groups"],  # type: ignore[arg-type]
+            new_log_group_retention_days=values["new_log_group_retention_days"],  # type: ignore[arg-type]
+            new_log_group_kms_key_id=values["new_log_group_kms_key_id"],  # type: ignore[arg-type]
+            new_log_group_class=values["new_log_group_class"],  # type: ignore[arg-type]
+            new_log_group_tags=values["new_log_group_tags"],  # type: ignore[arg-type]
+            new_log_group_deletion_protection=values["new_log_group_deletion_protection"],  # type: ignore[arg-type]
             subscription_log_group=sub_group,
             subscription_log_stream=values["subscription_log_stream"],  # type: ignore[arg-type]
             max_concurrent_requests=values["max_concurrent_requests"],  # type: ignore[arg-type]

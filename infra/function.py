@@ -73,6 +73,16 @@ class ForwarderFunctionProps:
     create_log_streams: bool = True
     #: Also grants ``logs:CreateLogGroup`` on the allowed groups.
     create_log_groups: bool = False
+    #: How a group the function creates is made (only with ``create_log_groups``): retention
+    #: (grants ``logs:PutRetentionPolicy``), a KMS key ARN (its key policy must let the Region's
+    #: CloudWatch Logs use it), the class, tags (grants ``logs:TagResource``) and deletion
+    #: protection (grants ``logs:PutLogGroupDeletionProtection``). A group that exists is never
+    #: changed.
+    new_log_group_retention_days: int | None = None
+    new_log_group_kms_key_id: str | None = None
+    new_log_group_class: str = "STANDARD"
+    new_log_group_tags: tuple[tuple[str, str], ...] = ()
+    new_log_group_deletion_protection: bool = False
     subscription_log_group: str = "{logGroup}"
     subscription_log_stream: str = "{logStream}"
     max_concurrent_requests: int = 8
@@ -193,6 +203,13 @@ class ForwarderFunction(Construct):
             forward_actions.append("logs:CreateLogStream")
         if props.create_log_groups:
             forward_actions.append("logs:CreateLogGroup")
+            # What making a group as NEW_LOG_GROUP_* asks takes, on the same groups only.
+            if props.new_log_group_retention_days is not None:
+                forward_actions.append("logs:PutRetentionPolicy")
+            if props.new_log_group_tags:
+                forward_actions.append("logs:TagResource")
+            if props.new_log_group_deletion_protection:
+                forward_actions.append("logs:PutLogGroupDeletionProtection")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 sid="ForwardToAllowedLogGroups",

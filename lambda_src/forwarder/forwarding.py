@@ -83,6 +83,8 @@ class ForwardingResult:
     entity_rejections: Counter[str] = field(default_factory=Counter)
     #: What went wrong with the delivery checkpoint (it cost no record; perhaps a duplicate).
     checkpoint_problems: list[str] = field(default_factory=list)
+    #: Log groups created but not made as ``NEW_LOG_GROUP_*`` asks (their retention not set).
+    log_group_problems: list[str] = field(default_factory=list)
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The Lambda partial-batch response."""
@@ -144,7 +146,10 @@ class Forwarder:
         if letters_not_sent:
             fates = decide(records, verdicts, policy, letters_not_sent)
         self._remember(source, records, full, fates, recall.before, outcomes, remaining_ms, ledger)
-        return _report(source, records, decoded, plan, outcomes, verdicts, fates, ledger)
+        group_problems = self._sender.take_problems()
+        return _report(
+            source, records, decoded, plan, outcomes, verdicts, fates, ledger, group_problems
+        )
 
     def _recall(
         self,
@@ -307,10 +312,13 @@ def _report(
     verdicts: Sequence[RecordVerdict],
     fates: Sequence[RecordFate],
     ledger: Ledger,
+    log_group_problems: Sequence[str] = (),
 ) -> ForwardingResult:
     """The response, the failures in batch order and the counts, from what each step did."""
     result = ForwardingResult(source, len(records))
     counts = result.counts
+    result.log_group_problems = list(log_group_problems)
+    counts["LogGroupRetentionFailures"] += len(log_group_problems)
     counts["EventsAlreadyLanded"] += ledger.events_already_landed
     counts["CheckpointItemsRead"] += ledger.items_read
     counts["CheckpointItemsWritten"] += ledger.items_written

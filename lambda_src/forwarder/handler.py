@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from forwarder.checkpoint_store import CheckpointStore, make_dynamodb_client
 from forwarder.dead_letters import DeadLetterQueue, make_s3_client, make_sqs_client
 from forwarder.forwarding import Forwarder
-from forwarder.sending import LogsSender, make_logs_client
+from forwarder.sending import LogsSender, NewLogGroups, make_logs_client
 from forwarder.settings import Settings, check_time_reserve
 from forwarder.sources import source_records
 from forwarder.telemetry import publish
@@ -33,6 +33,13 @@ forwarder = Forwarder(
         max_concurrent_requests=settings.max_concurrent_requests,
         create_log_streams=settings.create_log_streams,
         create_log_groups=settings.create_log_groups,
+        new_log_groups=NewLogGroups(
+            settings.new_log_group_retention_days,
+            settings.new_log_group_kms_key_id,
+            settings.new_log_group_class,
+            settings.new_log_group_tags,
+            settings.new_log_group_deletion_protection,
+        ),
     ),
     DeadLetterQueue(
         make_sqs_client(),

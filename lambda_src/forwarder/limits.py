@@ -47,6 +47,13 @@ RETENTION_DAYS = (
     3288, 3653,
 )  # fmt: skip
 
+#: CreateLogGroup's logGroupClass the forwarder offers (service model: also DELIVERY, for vended
+#: logs, and ESSENTIALS, neither of which a PutLogEvents writer creates).
+LOG_GROUP_CLASSES = ("STANDARD", "INFREQUENT_ACCESS")
+#: CreateLogGroup's tags (service model, shapes Tags, TagKey, TagValue): 1 to 50 entries, keys
+#: of 1 to 128 and values of 0 to 256 letters, digits, spaces and _ . : / = + - @.
+MAX_TAGS, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH = 50, 128, 256
+
 #: Log group names: "[\\.\\-_/#A-Za-z0-9]+", 1 to 512 characters (service model).
 LOG_GROUP_NAME_CHARS = frozenset(
     "._-/#ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -38,6 +38,34 @@ _THROTTLING_CODES = frozenset(
 )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewLogGroups:
+    """How the sender makes a log group it creates (``NEW_LOG_GROUP_*``); a group that already
+    existed is never changed."""
+
+    retention_days: int | None = None
+    kms_key_id: str | None = None
+    log_group_class: str = "STANDARD"
+    tags: tuple[tuple[str, str], ...] = ()
+    deletion_protection: bool = False
+
+    def create_arguments(self, group: str) -> dict[str, Any]:
+        """CreateLogGroup's arguments: what is not the service's default."""
+        arguments: dict[str, Any] = {"logGroupName": group}
+        if self.kms_key_id:
+            arguments["kmsKeyId"] = self.kms_key_id
+        if self.tags:
+            arguments["tags"] = dict(self.tags)
+        if self.log_group_class != "STANDARD":
+            arguments["logGroupClass"] = self.log_group_class
+        if self.deletion_protection:
+            arguments["deletionProtectionEnabled"] = True
+        return arguments
+
+
+#: PutRetentionPolicy on a group just created: tried this many times, then given up (logged and
+#: counted; the group stands, without retention, and no record fails for it).
+RETENTION_ATTEMPTS = 2
 #: How many per-stream creation locks are kept across invocations before the map is cleared.
 _MAX_CREATION_LOCKS = 1024
 #: Requests abandoned at a deadline that are followed until they answer (``settle``).
@@ -97,6 +125,7 @@ class LogsSender:
         max_concurrent_requests: int,
         create_log_streams: bool,
         create_log_groups: bool,
+        new_log_groups: NewLogGroups | None = None,
     ) -> None:
         self._client = client
         client.meta.events.register_first(
@@ -105,6 +134,10 @@ class LogsSender:
         self._pool = ThreadPoolExecutor(max_concurrent_requests, thread_name_prefix="put-logs")
         self._create_streams = create_log_streams
         self._create_groups = create_log_groups
+        self._new_groups = new_log_groups or NewLogGroups()
+        #: What went wrong making a created group as asked (its retention not set), since the
+        #: last ``take_problems``; no record failed for it.
+        self._problems: list[str] = []
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         #: Requests still in flight when their invocation's deadline came, oldest first.
@@ -227,9 +260,46 @@ class LogsSender:
                     raise
                 if not self._create_groups:
                     return f"log group {group} does not exist and CREATE_LOG_GROUPS is false"
-                self._ignore_existing(self._client.create_log_group, logGroupName=group)
+                if self._create_group(group):
+                    self._set_retention(group)
                 self._create_stream(group, stream)
         return None
+
+    def take_problems(self) -> list[str]:
+        """What went wrong making created groups as asked, since the last call."""
+        with self._locks_guard:
+            problems, self._problems = self._problems, []
+        return problems
+
+    def _create_group(self, group: str) -> bool:
+        """Create the group as ``NEW_LOG_GROUP_*`` says; False if it existed (another writer
+        won the race: its settings stand)."""
+        try:
+            self._client.create_log_group(**self._new_groups.create_arguments(group))
+        except ClientError as error:
+            if _code(error) != "ResourceAlreadyExistsException":
+                raise
+            return False
+        return True
+
+    def _set_retention(self, group: str) -> None:
+        """Set a created group's retention; a failure is noted, never raised: the group
+        stands without retention, and its events land all the same."""
+        days = self._new_groups.retention_days
+        if days is None:
+            return
+        error: Exception | None = None
+        for _ in range(RETENTION_ATTEMPTS):
+            try:
+                self._client.put_retention_policy(logGroupName=group, retentionInDays=days)
+                return
+            except (ClientError, BotoCoreError) as problem:
+                error = problem
+        with self._locks_guard:
+            self._problems.append(
+                f"log group {group} was created but its retention ({days} days) could not be "
+                f"set: {error}"
+            )
 
     def _create_stream(self, group: str, stream: str) -> None:
         self._ignore_existing(

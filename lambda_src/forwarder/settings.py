@@ -23,10 +23,15 @@ from fnmatch import fnmatchcase
 from typing import Protocol, cast
 
 from forwarder.limits import (
+    LOG_GROUP_CLASSES,
     LOG_GROUP_NAME_CHARS,
     LOG_STREAM_FORBIDDEN_CHARS,
     MAX_DECOMPRESSED_BYTES,
     MAX_NAME_LENGTH,
+    MAX_TAG_KEY_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    MAX_TAGS,
+    RETENTION_DAYS,
 )
 
 
@@ -56,6 +61,12 @@ _PATTERN = re.compile(r"[\.\-_/#A-Za-z0-9*?]{1,512}")
 #: CloudWatch namespaces and Powertools service names, as the CDK app has always accepted them.
 _NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,255}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+#: A KMS key's ARN, as CreateLogGroup's kmsKeyId takes it.
+_KMS_KEY_ARN = re.compile(
+    r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]{1,128}"
+)
+#: Tag keys and values (CloudWatch Logs' Tags shape): letters, digits, spaces and _ . : / = + - @.
+_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 
 
 # -- kinds of values -----------------------------------------------------------------------------
@@ -157,6 +168,65 @@ class Text(_Scalar):
 
 
 @dataclass(frozen=True)
+class Days(_Scalar):
+    """A retention period ``PutRetentionPolicy`` accepts, in days."""
+
+    accepts: str = f"one of {', '.join(map(str, RETENTION_DAYS))} (days)"
+
+    def parse(self, text: str) -> int:
+        if not text.isdigit() or int(text) not in RETENTION_DAYS:
+            raise ValueError(f"expected {self.accepts}, got {text!r}")
+        return int(text)
+
+
+@dataclass(frozen=True)
+class Tags:
+    """Tags: a JSON object of string keys and values, within the API's tag rules. Parsed to
+    sorted ``(key, value)`` pairs."""
+
+    accepts: str = (
+        f"a JSON object of up to {MAX_TAGS} string keys (1 to {MAX_TAG_KEY_LENGTH} characters, "
+        f"not starting with `aws:`) and values (up to {MAX_TAG_VALUE_LENGTH})"
+    )
+
+    def parse(self, text: str) -> tuple[tuple[str, str], ...]:
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"expected a JSON object of tags ({error.msg})") from None
+        if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+            raise ValueError(f"expected a JSON object of string values, got {text[:80]!r}")
+        if len(document) > MAX_TAGS:
+            raise ValueError(f"{len(document)} tags: at most {MAX_TAGS}")
+        for key, value in document.items():
+            if not 1 <= len(key) <= MAX_TAG_KEY_LENGTH or key.lower().startswith("aws:"):
+                raise ValueError(
+                    f"tag key {key[:40]!r}: 1 to {MAX_TAG_KEY_LENGTH} characters, not `aws:...`"
+                )
+            if len(value) > MAX_TAG_VALUE_LENGTH:
+                raise ValueError(f"tag {key!r}: its value is over {MAX_TAG_VALUE_LENGTH}")
+            if not _TAG_TEXT.fullmatch(key) or not _TAG_TEXT.fullmatch(value):
+                raise ValueError(
+                    f"tag {key[:40]!r}: letters, digits, spaces and _ . : / = + - @ only"
+                )
+        return tuple(sorted(document.items()))
+
+    def text(self, value: object) -> str:
+        return (
+            value
+            if isinstance(value, str)
+            else json.dumps(dict(cast("Iterable[tuple[str, str]]", value)))
+        )
+
+    def from_context(self, value: object) -> str:
+        if isinstance(value, dict):
+            return json.dumps(value)
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"expected a JSON object of tags, got {value!r}")
+
+
+@dataclass(frozen=True)
 class Patterns:
     """Log group name globs: comma-separated in the environment, a list in the context."""
 
@@ -253,6 +323,13 @@ def _bucket_name(name: str) -> None:
         )
 
 
+def _kms_key_arn(text: str) -> None:
+    if not _KMS_KEY_ARN.fullmatch(text):
+        raise ValueError(
+            f"expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got {text!r}"
+        )
+
+
 def _table_name(name: str) -> None:
     if not _TABLE_NAME.fullmatch(name):
         raise ValueError(
@@ -338,6 +415,50 @@ OPTIONS: tuple[Option, ...] = (
         "`logs:CreateLogGroup`)",
         "create_log_groups",
         {"createLogGroups": False},
+    ),
+    Option(
+        "NEW_LOG_GROUP_RETENTION_DAYS",
+        Days(),
+        None,
+        "retention of each log group the function creates, set right after it (unset: never "
+        "expire; the CDK app grants `logs:PutRetentionPolicy`)",
+        "new_log_group_retention_days",
+        {"newLogGroupRetentionDays": ""},
+    ),
+    Option(
+        "NEW_LOG_GROUP_KMS_KEY_ID",
+        Text("a KMS key ARN", _kms_key_arn),
+        None,
+        "KMS key that encrypts each log group the function creates (its key policy must let "
+        "the Region's CloudWatch Logs use it: see Log groups the forwarder creates)",
+        "new_log_group_kms_key_id",
+        {"newLogGroupKmsKeyArn": ""},
+    ),
+    Option(
+        "NEW_LOG_GROUP_CLASS",
+        Choice(LOG_GROUP_CLASSES, upper=True),
+        "STANDARD",
+        "class of each log group the function creates (`INFREQUENT_ACCESS`: about half the "
+        "ingestion price, fewer features)",
+        "new_log_group_class",
+        {"newLogGroupClass": "STANDARD"},
+    ),
+    Option(
+        "NEW_LOG_GROUP_TAGS",
+        Tags(),
+        (),
+        "tags of each log group the function creates (the CDK app grants `logs:TagResource`)",
+        "new_log_group_tags",
+        {"newLogGroupTags": {}},
+    ),
+    Option(
+        "NEW_LOG_GROUP_DELETION_PROTECTION",
+        Flag(),
+        False,
+        "create log groups with deletion protection on (the CDK app grants "
+        "`logs:PutLogGroupDeletionProtection`)",
+        "new_log_group_deletion_protection",
+        {"newLogGroupDeletionProtection": False},
     ),
     Option(
         "INVALID_RECORDS",
@@ -452,6 +573,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 OPTION_BY_VARIABLE: dict[str, Option] = {option.variable: option for option in OPTIONS}
+#: The options that shape a created log group, with their defaults (they need CREATE_LOG_GROUPS).
+NEW_LOG_GROUP_DEFAULTS: dict[str, object] = {
+    str(o.field): o.default for o in OPTIONS if o.variable.startswith("NEW_LOG_GROUP_")
+}
 OPTION_BY_FIELD: dict[str, Option] = {o.field: o for o in OPTIONS if o.field is not None}
 #: Every variable of the forwarder's own that ``from_env`` reads (tests and benchmarks clear them).
 VARIABLES = tuple(option.variable for option in OPTIONS if option.field is not None)
@@ -502,6 +627,16 @@ def cross_check(values: Mapping[str, object], name: Callable[[str], str]) -> lis
             f"{name('create_log_groups')}: true needs {name('create_log_streams')}: true; a group "
             "created without its stream can never receive events"
         )
+    new_group = [
+        field
+        for field, default in NEW_LOG_GROUP_DEFAULTS.items()
+        if values.get(field, default) != default
+    ]
+    if new_group and not values.get("create_log_groups"):
+        problems.append(
+            f"{', '.join(name(f) for f in new_group)}: applies to the log groups the function "
+            f"creates, so it needs {name('create_log_groups')}: true"
+        )
     # Only where the reader holds the queue's URL: the CDK app sets it itself.
     queue_missing = "dead_letter_queue_url" in values and values["dead_letter_queue_url"] is None
     if values.get("invalid_records") == "dead-letter" and queue_missing:
@@ -530,6 +665,12 @@ class Settings:
     allowed_log_groups: tuple[str, ...] = ("*",)
     create_log_streams: bool = True
     create_log_groups: bool = False
+    #: How a log group the function creates is made (``NEW_LOG_GROUP_*``).
+    new_log_group_retention_days: int | None = None
+    new_log_group_kms_key_id: str | None = None
+    new_log_group_class: str = "STANDARD"
+    new_log_group_tags: tuple[tuple[str, str], ...] = ()
+    new_log_group_deletion_protection: bool = False
     invalid_records: InvalidRecordPolicy = InvalidRecordPolicy.FAIL
     dead_letter_queue_url: str | None = None
     #: Where a dead letter too large for SQS goes, with a pointer in the queue.

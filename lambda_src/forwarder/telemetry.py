@@ -25,6 +25,7 @@ _WHEN_SEEN = (
     "CheckpointItemsRead",
     "CheckpointItemsWritten",
     "CheckpointProblems",
+    "LogGroupRetentionFailures",
 )
 
 
@@ -46,6 +47,9 @@ def publish(result: ForwardingResult, logger: Logger, metrics: Metrics) -> None:
             problems=result.checkpoint_problems[:_PROBLEMS_LOGGED],
             count=len(result.checkpoint_problems),
         )
+    for problem in result.log_group_problems:
+        # Rare (a group is created once) and a person must set the retention by hand.
+        logger.warning("log group retention not set", problem=problem)
     rejected = {reason.value: count for reason, count in result.rejected_events.items()}
     counts: dict[str, Any] = {_snake(name): value for name, value in sorted(result.counts.items())}
     logger.info(

@@ -143,6 +143,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "options": {
         "allowedLogGroups": "/app/*,/aws/lambda/orders-?,/exact/name",
         "createLogGroups": "true",
+        "newLogGroupRetentionDays": "30",
+        "newLogGroupKmsKeyArn": KEY_ARN,
+        "newLogGroupClass": "INFREQUENT_ACCESS",
+        "newLogGroupTags": '{"team": "platform"}',
+        "newLogGroupDeletionProtection": "true",
         "tracing": "false",
         "alarmTopicArn": "arn:aws:sns:eu-west-1:111122223333:ops-alarms",
         "kinesisEnabled": "true",

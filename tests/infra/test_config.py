@@ -106,6 +106,16 @@ def test_an_existing_queue_says_whether_it_is_fifo():
         ({"memorySize": 256}, "memorySize: 256 MB cannot decompress one full-size gzip record"),
         ({"tracing": "maybe"}, "tracing: expected true or false"),
         (
+            {"newLogGroupRetentionDays": 7},
+            "newLogGroupRetentionDays: applies to the log groups the function creates, so it "
+            "needs createLogGroups: true",
+        ),
+        ({"createLogGroups": True, "newLogGroupClass": "delivery"}, "newLogGroupClass: expected"),
+        (
+            {"createLogGroups": True, "newLogGroupTags": {"aws:x": "y"}},
+            "newLogGroupTags: tag key 'aws:x'",
+        ),
+        (
             {"kinesisEnabled": True, "kinesisOnFailure": "sns"},
             "kinesisOnFailure: expected one of s3, sqs, got 'sns'",
         ),

@@ -105,8 +105,15 @@ def test_logs_writes_go_only_to_allowed_groups_and_own_log_group(synth, variant)
             expected = {"logs:PutLogEvents"}
             if config.function.create_log_streams:
                 expected.add("logs:CreateLogStream")
-            if config.function.create_log_groups:
+            function = config.function
+            if function.create_log_groups:
                 expected.add("logs:CreateLogGroup")
+                if function.new_log_group_retention_days is not None:
+                    expected.add("logs:PutRetentionPolicy")
+                if function.new_log_group_tags:
+                    expected.add("logs:TagResource")
+                if function.new_log_group_deletion_protection:
+                    expected.add("logs:PutLogGroupDeletionProtection")
             assert set(actions) == expected
 
 
@@ -118,6 +125,9 @@ def test_only_the_actions_the_mappings_need(synth, variant):
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "logs:CreateLogGroup",
+        "logs:PutRetentionPolicy",
+        "logs:TagResource",
+        "logs:PutLogGroupDeletionProtection",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "sqs:ReceiveMessage",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Match
 
@@ -660,7 +662,10 @@ def test_patterns_and_log_group_creation(options):
     assert variables["TIME_RESERVE_MS"] == "3000"  # timeoutSeconds 120: the default reserve
     assert variables["DEFAULT_LOG_STREAM"] == "unrouted"
     forward = statement(role_statements(options, "/Sqs/"), "ForwardToAllowedLogGroups")
-    assert forward["Action"] == ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+    # (and the actions of its new-group settings: see test_created_groups_get_what_...)
+    assert {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"} <= set(
+        forward["Action"]
+    )
     patterns = ["/app/*", "/aws/lambda/orders-?", "/exact/name"]
     expected = [log_arn(s) for p in patterns for s in (p, f"{p}:log-stream:*")]
     assert forward["Resource"] == expected
@@ -775,3 +780,44 @@ def test_only_the_dead_lettering_function_may_put_letters_and_only_under_its_pre
         "DEAD_LETTER_BUCKET"
         not in functions["SqsFunction"]["Properties"]["Environment"]["Variables"]
     )
+
+
+# -- log groups the function creates ------------------------------------------------------------
+
+
+def test_created_groups_get_what_new_log_group_asks_and_the_iam_it_takes(synth, default):
+    s = synth(**VARIANTS["options"])
+    _, function = s.one("AWS::Lambda::Function", "/Sqs/")
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["NEW_LOG_GROUP_RETENTION_DAYS"] == "30"
+    assert variables["NEW_LOG_GROUP_KMS_KEY_ID"].endswith(
+        ":key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
+    assert variables["NEW_LOG_GROUP_CLASS"] == "INFREQUENT_ACCESS"
+    assert json.loads(variables["NEW_LOG_GROUP_TAGS"]) == {"team": "platform"}
+    assert variables["NEW_LOG_GROUP_DELETION_PROTECTION"] == "true"
+    forward = statement(role_statements(s, "/Sqs/"), "ForwardToAllowedLogGroups")
+    assert set(as_list(forward["Action"])) == {
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:PutRetentionPolicy",
+        "logs:TagResource",
+        "logs:PutLogGroupDeletionProtection",
+    }
+    # By default none of it: no variable, no action.
+    _, plain = default.one("AWS::Lambda::Function", "/Sqs/")
+    assert not [v for v in plain["Properties"]["Environment"]["Variables"] if "NEW_LOG" in v]
+    forward = statement(role_statements(default, "/Sqs/"), "ForwardToAllowedLogGroups")
+    assert set(as_list(forward["Action"])) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_each_new_group_action_only_when_its_setting_is_given(synth):
+    s = synth(createLogGroups=True, newLogGroupRetentionDays=7)
+    forward = statement(role_statements(s, "/Sqs/"), "ForwardToAllowedLogGroups")
+    assert set(as_list(forward["Action"])) == {
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:PutRetentionPolicy",
+    }

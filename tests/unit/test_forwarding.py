@@ -58,6 +58,9 @@ class FakeSender:
     def messages(self) -> list[str]:
         return sorted(event.message for request in self.requests for event in request.events)
 
+    def take_problems(self) -> list[str]:
+        return []
+
 
 class FakeDeadLetters:
     """Takes every dead letter."""

@@ -20,6 +20,8 @@ BAD_TEXT = {
     "Patterns": "/app/[ab]",
     "Template": "{nope}",
     "Text": "bad name: * with spaces",
+    "Days": "10",
+    "Tags": '{"aws:owner": "platform"}',
 }
 
 
