@@ -15,13 +15,14 @@ loop does not check that rule.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
 from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from infra.blueprint import Blueprint, FunctionSpec, QueueSpec
 from local.cloud import LocalCloud
@@ -30,6 +31,7 @@ from local.emulator import Emulator
 from local.readback import check_streams, read_groups
 from local.report import (
     CHECKPOINT_METRICS,
+    CreatedGroup,
     DemoReport,
     QueueSnapshot,
     SourceSummary,
@@ -45,12 +47,29 @@ SQS_BATCHING_WINDOW_S = 1.0
 TIMEOUT_S = 45.0
 
 
+#: How the demo's SQS function makes the group it creates, unless the configuration says.
+DEMO_NEW_LOG_GROUPS = {
+    "CREATE_LOG_GROUPS": "true",
+    "NEW_LOG_GROUP_RETENTION_DAYS": "30",
+    "NEW_LOG_GROUP_CLASS": "INFREQUENT_ACCESS",
+    "NEW_LOG_GROUP_TAGS": json.dumps({"team": "audit", "created-by": "forwarder"}),
+}
+
+
 def demo_blueprint(blueprint: Blueprint) -> Blueprint:
-    """``blueprint`` with the demo's short SQS timings (see the module's docstring), and a
+    """``blueprint`` with the demo's short SQS timings (see the module's docstring), a
     dead-letter queue for the SQS source if it has none (an existing queue, whose redrive
-    policy the template does not show)."""
+    policy the template does not show), and, unless the configuration makes its own, the
+    demo's way of making the log group the forwarder creates (``DEMO_NEW_LOG_GROUPS``)."""
     assert blueprint.sqs is not None
     source = blueprint.sqs
+    environment = source.function.environment
+    if not any(
+        str(v).lower() == "true" for k, v in environment.items() if k == "CREATE_LOG_GROUPS"
+    ):
+        function = replace(source.function, environment=dict(environment) | DEMO_NEW_LOG_GROUPS)
+        source = replace(source, function=function)
+        blueprint = replace(blueprint, sqs=source)
     queue = blueprint.queues[source.queue]
     target = queue.redrive_target
     if target is None:
@@ -113,7 +132,7 @@ def _send(deployment: Deployment, workload: Workload) -> None:
     assert blueprint.kinesis is not None
     endpoints = deployment.endpoints
     logs = endpoints.client("logs")
-    for group in workload.log_groups:
+    for group in workload.log_groups:  # the created_groups the forwarder makes itself
         logs.create_log_group(logGroupName=group)
     Producer(
         endpoints.client("sqs"),
@@ -194,7 +213,9 @@ def _collect(
         ),
     )
     state = cloud.proxy.state
-    landed = read_groups(deployment.endpoints.client("logs"), workload.log_groups)
+    logs = deployment.endpoints.client("logs")
+    landed = read_groups(logs, workload.log_groups + workload.created_groups)
+    created = tuple(_created(logs, state, group) for group in workload.created_groups)
     undelivered = [u for f in emulator.functions.values() for u in f.logs.undelivered()]
     metrics: Counter[str] = Counter()
     for function in emulator.functions.values():
@@ -211,6 +232,23 @@ def _collect(
         queues=tuple(snapshots.values()),
         drained=False,
         elapsed_s=0.0,
+        created_groups=tuple(group for group in created if group is not None),
+    )
+
+
+def _created(logs: Any, state: Any, name: str) -> CreatedGroup | None:
+    """How ``name`` was made, if the forwarder created it."""
+    found = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+    group = next((g for g in found if g["logGroupName"] == name), None)
+    if group is None:
+        return None
+    asked = [c for c in state.calls_of("CreateLogGroup") if c.get("logGroupName") == name]
+    return CreatedGroup(
+        name,
+        group.get("retentionInDays"),
+        asked[0].get("logGroupClass", "STANDARD") if asked else "STANDARD",
+        logs.list_tags_log_group(logGroupName=name).get("tags", {}),
+        group.get("kmsKeyId"),
     )
 
 
@@ -247,6 +285,18 @@ def _settings(
             f"{template_queue.visibility_timeout_s} s and {template_queue.max_receive_count}, "
             "so that redrive shows within seconds)",
         ),
+    ]
+    if sqs.function.environment != original.sqs.function.environment:
+        rows.append(
+            (
+                "",
+                "creates missing log groups with retention 30 days, class INFREQUENT_ACCESS and "
+                "tags (the demo's; deploy the same with -c createLogGroups=true "
+                "-c newLogGroupRetentionDays=30 -c newLogGroupClass=INFREQUENT_ACCESS "
+                "-c newLogGroupTags='{...}')",
+            )
+        )
+    rows += [
         ("kinesis", f"{kinesis.function.handler}, timeout {kinesis.function.timeout_s} s, from"),
         ("", blueprint.origin.get("kinesis", "")),
         ("", f"code: {kinesis.function.code.description}"),

@@ -63,6 +63,18 @@ class SourceSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class CreatedGroup:
+    """A log group the forwarder created, and how: what moto keeps (retention, key, tags) and
+    the class its CreateLogGroup call asked for (moto does not keep that)."""
+
+    name: str
+    retention_days: int | None
+    log_group_class: str
+    tags: dict[str, str]
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DemoReport:
     """Everything the demo found, checked."""
 
@@ -78,6 +90,7 @@ class DemoReport:
     queues: tuple[QueueSnapshot, ...]
     drained: bool
     elapsed_s: float
+    created_groups: tuple[CreatedGroup, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -127,6 +140,17 @@ def render(report: DemoReport) -> str:
         )
     events = sum(check.landed for check in report.streams)
     lines.append(f"  {events} events in {len(report.streams)} streams")
+    if report.created_groups:
+        lines += ["", "Log groups the forwarder created (NEW_LOG_GROUP_*)"]
+        for group in report.created_groups:
+            retention = f"{group.retention_days} days" if group.retention_days else "never expire"
+            tags = ", ".join(f"{k}={v}" for k, v in sorted(group.tags.items())) or "none"
+            key = f", KMS key {group.kms_key_id}" if group.kms_key_id else ""
+            lines += _wrap(
+                f"  {group.name:<15} ",
+                f"retention {retention}, class {group.log_group_class} (as asked; moto does not "
+                f"keep the class), tags {tags}{key}",
+            )
     lines += [
         "",
         "Requests to CloudWatch Logs (seen by the strict layer)",

@@ -56,6 +56,8 @@ class Workload:
 
     records: list[Outbound] = field(default_factory=list)
     log_groups: list[str] = field(default_factory=list)
+    #: Groups no one creates beforehand: the forwarder does (CREATE_LOG_GROUPS).
+    created_groups: list[str] = field(default_factory=list)
     expected: dict[StreamKey, list[Event]] = field(default_factory=lambda: defaultdict(list))
 
     def count(self, source: str, fate: Fate | None = None) -> int:
@@ -160,7 +162,8 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     checkout_group, payments_group = f"{prefix}/checkout", f"{prefix}/payments"
     search_group, billing_group = f"{prefix}/search", f"{prefix}/billing"
     groups = [checkout_group, payments_group, search_group, billing_group]
-    workload = Workload(log_groups=groups)
+    audit_group = f"{prefix}/audit"
+    workload = Workload(log_groups=groups, created_groups=[audit_group])
     base = now_ms - 10 * 60_000
 
     def expect(group: str, stream: str, timestamp: int, message: Any) -> None:
@@ -214,6 +217,12 @@ def demo_workload(now_ms: int, seed: int = 7, prefix: str = "/app") -> Workload:
     compressed = gzip.compress(one_event(search_group, "bulk-export", big, timestamp).encode())
     add(Outbound("sqs", compressed, "message of 1.5 MB (gzip, base64)", partition_key="export"))
     expect(search_group, "bulk-export", timestamp, big)
+    # audit: a group that does not exist yet; the forwarder creates it, made as NEW_LOG_GROUP_*
+    # asks (the demo sets retention, class and tags).
+    timestamp = base + 234_567
+    audit = one_event(audit_group, "trail", "user 7 changed the shipping address", timestamp)
+    add(Outbound("sqs", audit, "event to a group the forwarder creates", partition_key="audit"))
+    expect(audit_group, "trail", timestamp, "user 7 changed the shipping address")
     # Too old to be accepted: 15 days back. Fails, is received maxReceiveCount times, redriven.
     stale = one_event(checkout_group, "web-1", "replayed from a backup", now_ms - 15 * DAY_MS)
     add(Outbound("sqs", stale, "event 15 days old", Fate.SQS_DLQ, partition_key="backup"))

@@ -27,3 +27,10 @@ def test_the_demo_accounts_for_every_record_and_exits_zero() -> None:
     # The functions reach their checkpoint tables in moto: no read or write failed.
     assert "Delivery checkpoint (DynamoDB" in report
     assert "; problems 0" in report
+    # the group the forwarder creates, made as NEW_LOG_GROUP_* asks
+    created = report[report.index("Log groups the forwarder created") :]
+    assert "retention 30 days, class INFREQUENT_ACCESS" in created.split("\n\n")[0]
+    assert "created-by=forwarder, team=audit" in created.split("\n\n")[0]
+    # a KPL aggregate, and a batch given up to S3 with its data
+    assert "1 KPL aggregate of 24 user records" in report
+    assert "(S3, aws/lambda/)" in report

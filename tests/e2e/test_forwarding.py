@@ -48,16 +48,18 @@ def bodies(sqs: Any, url: str) -> list[str]:
 def test_a_mixed_workload_lands_completely_and_in_order(deploy, logs, sqs, log_group):
     deployment = deploy(fast_blueprint(shards=2, visibility_s=1, max_receive_count=2))
     workload = demo_workload(now_ms(), prefix=log_group)
-    for group in workload.log_groups:
+    for group in workload.log_groups + workload.created_groups:  # this function creates none
         logs.create_log_group(logGroupName=group)
     producer(deployment).send_all(workload.records)
 
     with Emulator(deployment, in_process=True) as emulator:
         assert emulator.run_until_drained(40)
 
-    checks = check_streams(workload.expected, read_groups(logs, workload.log_groups))
+    checks = check_streams(
+        workload.expected, read_groups(logs, workload.log_groups + workload.created_groups)
+    )
     assert [c for c in checks if not c.ok] == []
-    assert len(checks) == 7  # streams, the KPL aggregate's among them
+    assert len(checks) == 8  # streams, the KPL aggregate's among them
     # every record is accounted for, exactly
     assert emulator.sqs is not None
     assert emulator.kinesis is not None
