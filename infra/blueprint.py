@@ -65,6 +65,8 @@ KINESIS_STREAM = "KinesisStream"
 KINESIS_DEAD_LETTER_QUEUE = "KinesisDeadLetterQueue"
 KINESIS_ON_FAILURE_QUEUE = "KinesisOnFailureQueue"
 FAILURE_STORE_BUCKET = "FailureStoreBucket"
+#: The KMS key the stack makes for the log groups the functions create (newLogGroupKmsKey).
+NEW_LOG_GROUP_KEY = "NewLogGroupKey"
 SQS_CHECKPOINT_TABLE = "SqsCheckpointTable"
 KINESIS_CHECKPOINT_TABLE = "KinesisCheckpointTable"
 #: The shards of an on-demand stream when it is created (Kinesis Data Streams' default).
@@ -337,11 +339,13 @@ def _function(
     )
     # References stay references: the template holds {"Ref": ...} for a queue's URL and a
     # bucket's name, and the local loop resolves them to its own.
-    references = {
+    references: dict[str, object] = {
         variable: {"Ref": options.pop(variable)}
         for variable in ("DEAD_LETTER_QUEUE_URL", "DEAD_LETTER_BUCKET", "CHECKPOINT_TABLE")
         if variable in options
     }
+    if function.create_new_log_group_key:  # the key the stack makes (local: left unset)
+        references["NEW_LOG_GROUP_KMS_KEY_ID"] = {"Fn::GetAtt": [NEW_LOG_GROUP_KEY, "Arn"]}
     return FunctionSpec(
         logical_id,
         timeout_s=function.timeout_seconds,

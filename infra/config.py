@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from forwarder.limits import RETENTION_DAYS
+from forwarder.limits import LOG_GROUP_CLASSES, RETENTION_DAYS
 from forwarder.settings import (
     OPTION_BY_VARIABLE,
     OPTIONS,
@@ -103,6 +103,9 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "memorySize": 512,
     "timeoutSeconds": 60,
     "logRetentionDays": 30,
+    "logGroupClass": "STANDARD",
+    "logKmsKeyArn": "",
+    "newLogGroupKmsKey": "",
     "tracing": True,
     "deliveryCheckpoint": True,
     # Alarms.
@@ -259,6 +262,11 @@ class FunctionConfig:
     memory_size: int
     timeout_seconds: int
     log_retention_days: int
+    #: The class and KMS key of each function's own log group.
+    log_group_class: str
+    log_kms_key_arn: str | None
+    #: ``create``: the stack makes the key of the groups the function creates.
+    create_new_log_group_key: bool
     log_level: str
     tracing: bool
     service_name: str
@@ -394,6 +402,9 @@ class _Reader:
             memory_size=self._memory_size(),
             timeout_seconds=self.integer("timeoutSeconds", 1, 900),
             log_retention_days=retention,
+            log_group_class=self.choice("logGroupClass", LOG_GROUP_CLASSES, upper=True),
+            log_kms_key_arn=self.optional_string("logKmsKeyArn", _KMS_KEY_ARN, "a KMS key ARN"),
+            create_new_log_group_key=self._new_log_group_key(values),
             log_level=values["POWERTOOLS_LOG_LEVEL"],  # type: ignore[arg-type]
             tracing=self.boolean("tracing"),
             service_name=values["POWERTOOLS_SERVICE_NAME"],  # type: ignore[arg-type]
@@ -564,6 +575,27 @@ class _Reader:
             self.problems.append(f"{key}: expected one of {', '.join(options)}, got {value!r}")
             return options[0]
         return text
+
+    def _new_log_group_key(self, values: Mapping[str, object]) -> bool:
+        """``newLogGroupKmsKey=create``: only for groups the function creates, and instead of
+        ``newLogGroupKmsKeyArn``."""
+        value = self.raw("newLogGroupKmsKey")
+        text = str(value or "").strip().lower()
+        if text not in ("", "create"):
+            self.problems.append(
+                f'newLogGroupKmsKey: expected "create" or "" (none), got {value!r}'
+            )
+        create = text == "create"
+        if create and not values.get("create_log_groups"):
+            self.problems.append(
+                "newLogGroupKmsKey: applies to the log groups the function creates, so it needs "
+                "createLogGroups: true"
+            )
+        if create and values.get("new_log_group_kms_key_id"):
+            self.problems.append(
+                "newLogGroupKmsKey / newLogGroupKmsKeyArn: give a key or ask for one, not both"
+            )
+        return create
 
     def _memory_size(self) -> int:
         memory = self.integer("memorySize", 128, 10240)

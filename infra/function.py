@@ -6,9 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, ArnFormat, Duration, Stack, Token, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
@@ -89,6 +90,11 @@ class ForwarderFunctionProps:
     memory_size: int = 512
     timeout: Duration = dataclasses.field(default_factory=lambda: Duration.seconds(60))
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    #: The class of the function's own log group. ``INFREQUENT_ACCESS`` makes no metrics of the
+    #: function's EMF lines, so its metrics and the alarms on them go dark (a warning says so).
+    log_group_class: str = "STANDARD"
+    #: A KMS key for the function's own log group (its policy must let CloudWatch Logs use it).
+    log_encryption_key: kms.IKey | None = None
     log_level: str = "INFO"
     tracing: bool = True
     #: Each function's ``POWERTOOLS_SERVICE_NAME`` is this name plus ``-sqs`` or ``-kinesis``.
@@ -105,7 +111,13 @@ class ForwarderFunctionProps:
             raise ValueError("allowed_log_groups: give a sequence of patterns, not one string")
         # The function's own rules, from its option table, named by field.
         values = shared_options(self)
-        texts = {v: None if x is None else _OPTION[v].kind.text(x) for v, x in values.items()}
+        # A value known only at deploy (a key the stack makes) is the stack's own to get right.
+        texts = {
+            v: None
+            if x is None or (isinstance(x, str) and Token.is_unresolved(x))
+            else _OPTION[v].kind.text(x)
+            for v, x in values.items()
+        }
         _, problems = parse_options(texts, lambda option: option.field or option.variable)
         problems += cross_check(
             {_OPTION[v].field or v: x for v, x in values.items()}, lambda field: field
@@ -153,7 +165,22 @@ class ForwarderFunction(Construct):
         self._service_name = f"{props.service_name}-{source}"
         label = _SOURCE_LABELS.get(source, source)
 
-        self._log_group = logs.LogGroup(self, "LogGroup", retention=props.log_retention)
+        self._log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=props.log_retention,
+            log_group_class=None
+            if props.log_group_class == "STANDARD"
+            else logs.LogGroupClass(props.log_group_class),
+            encryption_key=props.log_encryption_key,
+        )
+        if props.log_group_class == "INFREQUENT_ACCESS":
+            Annotations.of(self).add_warning_v2(
+                "forwarder:OwnLogsInfrequentAccess",
+                "log_group_class INFREQUENT_ACCESS: an Infrequent Access group extracts no "
+                "metrics from EMF, so the forwarder's metrics and the alarms on RecordsFailed "
+                "and CheckpointProblems never fire",
+            )
         self._role = iam.Role(
             self,
             "Role",

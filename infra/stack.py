@@ -33,6 +33,7 @@ from infra.forwarder import (
     SqsLogsForwarder,
     SqsLogsForwarderProps,
 )
+from infra.log_group_key import LogGroupKey
 
 __all__ = ["RETENTION", "ForwarderStack", "add_compliance_checks", "build_app"]
 
@@ -47,7 +48,15 @@ RETENTION: dict[int, logs.RetentionDays] = dict(
 )
 
 
-def function_props(config: FunctionConfig, code: lambda_.Code | None) -> ForwarderFunctionProps:
+def function_props(
+    config: FunctionConfig,
+    code: lambda_.Code | None,
+    new_log_group_key: kms.IKey | None = None,
+    log_key: kms.IKey | None = None,
+) -> ForwarderFunctionProps:
+    """The functions' props from the configuration; ``new_log_group_key``: the key the stack
+    made for the groups they create (``newLogGroupKmsKey=create``), ``log_key`` the key of
+    their own log groups (``logKmsKeyArn``)."""
     return ForwarderFunctionProps(
         allowed_log_groups=config.allowed_log_groups,
         default_log_group=config.default_log_group,
@@ -55,7 +64,9 @@ def function_props(config: FunctionConfig, code: lambda_.Code | None) -> Forward
         create_log_streams=config.create_log_streams,
         create_log_groups=config.create_log_groups,
         new_log_group_retention_days=config.new_log_group_retention_days,
-        new_log_group_kms_key_id=config.new_log_group_kms_key_id,
+        new_log_group_kms_key_id=new_log_group_key.key_arn
+        if new_log_group_key
+        else config.new_log_group_kms_key_id,
         new_log_group_class=config.new_log_group_class,
         new_log_group_tags=config.new_log_group_tags,
         new_log_group_deletion_protection=config.new_log_group_deletion_protection,
@@ -65,6 +76,8 @@ def function_props(config: FunctionConfig, code: lambda_.Code | None) -> Forward
         memory_size=config.memory_size,
         timeout=Duration.seconds(config.timeout_seconds),
         log_retention=RETENTION[config.log_retention_days],
+        log_group_class=config.log_group_class,
+        log_encryption_key=log_key,
         log_level=config.log_level,
         tracing=config.tracing,
         service_name=config.service_name,
@@ -174,7 +187,17 @@ class ForwarderStack(Stack):
         )
         # One asset for both functions.
         code = forwarder_code(runtime=RUNTIME)
-        function = function_props(config.function, code)
+        new_log_group_key = (
+            LogGroupKey(self, "NewLogGroupKey").key
+            if config.function.create_new_log_group_key
+            else None
+        )
+        log_key = (
+            kms.Key.from_key_arn(self, "LogKey", config.function.log_kms_key_arn)
+            if config.function.log_kms_key_arn
+            else None
+        )
+        function = function_props(config.function, code, new_log_group_key, log_key)
         # One store for the dead letters too large for SQS, whichever source they come from,
         # and for the Kinesis batches given up after retries.
         dead_lettering = [

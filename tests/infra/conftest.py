@@ -140,6 +140,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "kinesisOnFailure": "sqs",
         "kinesisInvalidRecords": "fail",
     },
+    # The stack makes the key of the groups the function creates; its own logs under a key.
+    "log-keys": {
+        "createLogGroups": True,
+        "newLogGroupKmsKey": "create",
+        "newLogGroupRetentionDays": 14,
+        "logKmsKeyArn": KEY_ARN,
+    },
     "options": {
         "allowedLogGroups": "/app/*,/aws/lambda/orders-?,/exact/name",
         "createLogGroups": "true",

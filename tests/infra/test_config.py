@@ -111,6 +111,18 @@ def test_an_existing_queue_says_whether_it_is_fifo():
             "needs createLogGroups: true",
         ),
         ({"createLogGroups": True, "newLogGroupClass": "delivery"}, "newLogGroupClass: expected"),
+        ({"newLogGroupKmsKey": "create"}, "newLogGroupKmsKey: applies to the log groups"),
+        ({"createLogGroups": True, "newLogGroupKmsKey": "yes"}, 'expected "create" or ""'),
+        (
+            {
+                "createLogGroups": True,
+                "newLogGroupKmsKey": "create",
+                "newLogGroupKmsKeyArn": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab",
+            },
+            "give a key or ask for one, not both",
+        ),
+        ({"logGroupClass": "DELIVERY"}, "logGroupClass: expected one of STANDARD"),
+        ({"logKmsKeyArn": "alias/aws/logs"}, "logKmsKeyArn: expected a KMS key ARN"),
         (
             {"createLogGroups": True, "newLogGroupTags": {"aws:x": "y"}},
             "newLogGroupTags: tag key 'aws:x'",

@@ -3,6 +3,8 @@ objects, read-only attributes, every props problem at once, the same SQS rules a
 
 from __future__ import annotations
 
+import dataclasses
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import Duration
@@ -15,6 +17,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from infra.config import LOG_RETENTION_DAYS, ConfigError, ForwarderConfig
 from infra.forwarder import (
+    ForwarderFunction,
     ForwarderFunctionProps,
     KinesisLogsForwarder,
     KinesisLogsForwarderProps,
@@ -266,3 +269,16 @@ def test_records_too_large_for_lambda_are_warned_about():
     assert any("cannot reach a Lambda function" in str(w.entry.data) for w in warnings)
     with pytest.raises(ValueError, match="max_record_size_kib: must be from 1024 to 10240"):
         KinesisLogsForwarderProps(function=function_props(), max_record_size_kib=512)
+
+
+def test_own_logs_in_infrequent_access_are_warned_about():
+    stack = new_stack()
+    ForwarderFunction(
+        stack,
+        "Quiet",
+        props=dataclasses.replace(function_props(), log_group_class="INFREQUENT_ACCESS"),
+        source="sqs",
+        invalid_records="fail",
+    )
+    warnings = Annotations.from_stack(stack).find_warning("*", Match.any_value())
+    assert any("extracts no metrics from EMF" in str(w.entry.data) for w in warnings)

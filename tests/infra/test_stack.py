@@ -821,3 +821,29 @@ def test_each_new_group_action_only_when_its_setting_is_given(synth):
         "logs:PutLogEvents",
         "logs:PutRetentionPolicy",
     }
+
+
+def test_the_stack_makes_the_key_of_the_groups_the_function_creates_when_asked(synth):
+    s = synth(createLogGroups=True, newLogGroupKmsKey="create")
+    key_id, key = s.one("AWS::KMS::Key", "/NewLogGroupKey/")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"  # what it encrypted stays readable
+    (logs_statement,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if st.get("Sid")]
+    assert logs_statement["Principal"] == {
+        "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    }
+    condition = logs_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert condition["Fn::Join"][1][-1] == ":log-group:*"  # this account's groups, this Region
+    for function in s.resources("AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["NEW_LOG_GROUP_KMS_KEY_ID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_the_functions_own_log_groups_take_a_class_and_a_key(synth, default):
+    s = synth(logGroupClass="INFREQUENT_ACCESS", logKmsKeyArn=ARN_KEY)
+    for group in s.resources("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["LogGroupClass"] == "INFREQUENT_ACCESS"
+        assert group["Properties"]["KmsKeyId"] == ARN_KEY
+    for group in default.resources("AWS::Logs::LogGroup").values():
+        assert "LogGroupClass" not in group["Properties"]  # Standard, the service's default
+        assert "KmsKeyId" not in group["Properties"]
