@@ -128,9 +128,10 @@ class LogsSender:
         new_log_groups: NewLogGroups | None = None,
     ) -> None:
         self._client = client
-        client.meta.events.register_first(
-            "needs-retry.cloudwatch-logs.PutLogEvents", _note_unanswered_attempt
-        )
+        for operation in ("PutLogEvents", "CreateLogGroup"):
+            client.meta.events.register_first(
+                f"needs-retry.cloudwatch-logs.{operation}", _note_unanswered_attempt
+            )
         self._pool = ThreadPoolExecutor(max_concurrent_requests, thread_name_prefix="put-logs")
         self._create_streams = create_log_streams
         self._create_groups = create_log_groups
@@ -209,7 +210,7 @@ class LogsSender:
         except BotoCoreError as error:  # connection errors left after botocore's retries
             return _unreachable(request, error)
         try:
-            missing = self._create_destination(request)
+            missing = self._create_destination(request, deadline)
             if missing is not None:
                 return RequestOutcome(request, Rejection.MISSING_DESTINATION, missing)
             return self._put(request)
@@ -247,7 +248,7 @@ class LogsSender:
             entity_rejection=entity.get("errorType"),
         )
 
-    def _create_destination(self, request: PlannedRequest) -> str | None:
+    def _create_destination(self, request: PlannedRequest, deadline: Deadline) -> str | None:
         """Create the missing stream (and group, when allowed). Returns why it could not."""
         group, stream = request.destination.log_group, request.destination.log_stream
         if not self._create_streams:
@@ -260,8 +261,11 @@ class LogsSender:
                     raise
                 if not self._create_groups:
                     return f"log group {group} does not exist and CREATE_LOG_GROUPS is false"
-                if self._create_group(group):
-                    self._set_retention(group)
+                # One creator per group, holding the others of its streams back until it is
+                # made as asked (its retention set) before they create their streams in it.
+                with self._lock_for(group, ""):
+                    if self._create_group(group):
+                        self._set_retention(group, deadline)
                 self._create_stream(group, stream)
         return None
 
@@ -273,23 +277,32 @@ class LogsSender:
 
     def _create_group(self, group: str) -> bool:
         """Create the group as ``NEW_LOG_GROUP_*`` says; False if it existed (another writer
-        won the race: its settings stand)."""
+        won the race: its settings stand). "Already exists" after an attempt of ours got no
+        answer is taken as ours: that attempt may well have created it."""
+        unanswered_before = getattr(_ATTEMPTS, "unanswered", False)
+        _ATTEMPTS.unanswered = False
         try:
             self._client.create_log_group(**self._new_groups.create_arguments(group))
         except ClientError as error:
             if _code(error) != "ResourceAlreadyExistsException":
                 raise
-            return False
+            return bool(_ATTEMPTS.unanswered)
+        finally:
+            # The flag speaks of the PutLogEvents request this creation serves: restore it.
+            _ATTEMPTS.unanswered = unanswered_before
         return True
 
-    def _set_retention(self, group: str) -> None:
+    def _set_retention(self, group: str, deadline: Deadline) -> None:
         """Set a created group's retention; a failure is noted, never raised: the group
-        stands without retention, and its events land all the same."""
+        stands without retention, and its events land all the same. The retry waits for
+        nothing and starts only while the deadline allows a request."""
         days = self._new_groups.retention_days
         if days is None:
             return
-        error: Exception | None = None
-        for _ in range(RETENTION_ATTEMPTS):
+        error: Exception | str = "too little time left to try again"
+        for attempt in range(RETENTION_ATTEMPTS):
+            if attempt and not deadline.allows_request():
+                break
             try:
                 self._client.put_retention_policy(logGroupName=group, retentionInDays=days)
                 return

@@ -65,8 +65,9 @@ _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _KMS_KEY_ARN = re.compile(
     r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]{1,128}"
 )
-#: Tag keys and values (CloudWatch Logs' Tags shape): letters, digits, spaces and _ . : / = + - @.
-_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
+#: Tag keys and values (CloudWatch Logs' TagKey and TagValue, "[\p{L}\p{Z}\p{N}_.:/=+\-@]"):
+#: letters, digits, the Unicode space separators (not tabs or line breaks) and _ . : / = + - @.
+_TAG_TEXT = re.compile("[\\w .:/=+\\-@\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*")
 
 
 # -- kinds of values -----------------------------------------------------------------------------
@@ -174,7 +175,7 @@ class Days(_Scalar):
     accepts: str = f"one of {', '.join(map(str, RETENTION_DAYS))} (days)"
 
     def parse(self, text: str) -> int:
-        if not text.isdigit() or int(text) not in RETENTION_DAYS:
+        if not re.fullmatch(r"[0-9]+", text) or int(text) not in RETENTION_DAYS:
             raise ValueError(f"expected {self.accepts}, got {text!r}")
         return int(text)
 
@@ -191,7 +192,7 @@ class Tags:
 
     def parse(self, text: str) -> tuple[tuple[str, str], ...]:
         try:
-            document = json.loads(text)
+            document = json.loads(text, object_pairs_hook=_without_repeated_keys)
         except json.JSONDecodeError as error:
             raise ValueError(f"expected a JSON object of tags ({error.msg})") from None
         if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
@@ -224,6 +225,15 @@ class Tags:
         if isinstance(value, str):
             return value
         raise ValueError(f"expected a JSON object of tags, got {value!r}")
+
+
+def _without_repeated_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refused when a key comes twice (``json`` would keep the last)."""
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"tag key {repeated[0]!r} is given twice")
+    return dict(pairs)
 
 
 @dataclass(frozen=True)

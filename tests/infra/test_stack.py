@@ -830,7 +830,9 @@ def test_the_stack_makes_the_key_of_the_groups_the_function_creates_when_asked(s
     assert key["DeletionPolicy"] == "Retain"  # what it encrypted stays readable
     (logs_statement,) = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if st.get("Sid")]
     assert logs_statement["Principal"] == {
-        "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+        "Service": {
+            "Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".", {"Ref": "AWS::URLSuffix"}]]
+        }
     }
     condition = logs_statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     assert condition["Fn::Join"][1][-1] == ":log-group:*"  # this account's groups, this Region

@@ -122,6 +122,9 @@ def test_a_failing_retention_call_is_retried_once_then_counted_and_costs_no_reco
         ("NEW_LOG_GROUP_CLASS", "DELIVERY", "expected one of STANDARD, INFREQUENT_ACCESS"),
         ("NEW_LOG_GROUP_TAGS", '{"aws:team": "x"}', "not `aws:...`"),
         ("NEW_LOG_GROUP_TAGS", '["team"]', "expected a JSON object"),
+        ("NEW_LOG_GROUP_TAGS", '{"team": "a", "team": "b"}', "given twice"),
+        # a tab is no space separator: the service would refuse the group, failing records
+        ("NEW_LOG_GROUP_TAGS", '{"team": "a\\tb"}', "letters, digits, spaces"),
         ("NEW_LOG_GROUP_TAGS", json.dumps({f"k{i}": "v" for i in range(51)}), "at most 50"),
         ("NEW_LOG_GROUP_DELETION_PROTECTION", "sure", "expected true or false"),
     ],
@@ -139,7 +142,9 @@ def test_new_group_settings_without_creating_groups_are_refused(load_handler):
         load_handler(ALLOWED_LOG_GROUPS="/app/*", NEW_LOG_GROUP_RETENTION_DAYS="7")
 
 
-def test_one_failed_retention_call_is_retried_and_nothing_is_reported(load_handler, strict, logs):
+def test_one_failed_retention_call_is_retried_and_nothing_is_reported(
+    load_handler, strict, logs, capsys
+):
     handler = load_handler(**NEW_GROUP, AWS_MAX_ATTEMPTS="1")
     group = fresh_group()
     strict.inject("PutRetentionPolicy", "unavailable", count=1)
@@ -154,3 +159,6 @@ def test_one_failed_retention_call_is_retried_and_nothing_is_reported(load_handl
     assert len(strict.state.calls_of("PutRetentionPolicy")) == 2
     (described,) = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
     assert described["retentionInDays"] == 1
+    output = capsys.readouterr().out
+    assert "log group retention not set" not in output
+    assert '"log_group_retention_failures":0' in output.replace(" ", "")

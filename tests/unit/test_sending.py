@@ -158,3 +158,84 @@ def test_an_attempt_that_may_have_been_carried_out_marks_its_request(
     sending._ATTEMPTS.unanswered = False
     sending._note_unanswered_attempt(response=response, caught_exception=caught)
     assert sending._ATTEMPTS.unanswered is maybe_carried_out
+
+
+# --- a group the sender creates: made as NEW_LOG_GROUP_* says ----------------------------------
+
+
+def already_exists() -> ClientError:
+    return ClientError(
+        {"Error": {"Code": "ResourceAlreadyExistsException", "Message": "exists"}},
+        "CreateLogGroup",
+    )
+
+
+class GroupLogs(ScriptedLogs):
+    """A group that is missing at first; ``lost_answer``: our CreateLogGroup was carried out
+    but its answer lost, so botocore's retry meets "already exists"."""
+
+    def __init__(self, *, lost_answer: bool = False, **errors: list[ClientError]) -> None:
+        super().__init__(
+            put_log_events=[not_found("PutLogEvents")],
+            create_log_stream=[not_found("CreateLogStream")],
+            **errors,
+        )
+        self.lost_answer = lost_answer
+
+    def create_log_group(self, **_: Any) -> dict[str, Any]:
+        if self.lost_answer:
+            sending._ATTEMPTS.unanswered = True  # what the needs-retry hook notes
+        return self._answer("create_log_group")
+
+    def put_retention_policy(self, **_: Any) -> dict[str, Any]:
+        return self._answer("put_retention_policy")
+
+
+def group_sender(client: ScriptedLogs) -> LogsSender:
+    return LogsSender(
+        client,
+        max_concurrent_requests=2,
+        create_log_streams=True,
+        create_log_groups=True,
+        new_log_groups=sending.NewLogGroups(retention_days=7),
+    )
+
+
+def test_a_group_another_writer_created_first_is_left_as_it_is():
+    client = GroupLogs(create_log_group=[already_exists()])
+
+    (outcome,) = group_sender(client).send([REQUEST], AMPLE_TIME)
+
+    assert outcome.fully_accepted
+    assert "put_retention_policy" not in client.calls
+
+
+def test_a_group_whose_creation_answer_was_lost_is_taken_as_ours_and_gets_its_retention():
+    client = GroupLogs(lost_answer=True, create_log_group=[already_exists()])
+    forwarder_sender = group_sender(client)
+
+    (outcome,) = forwarder_sender.send([REQUEST], AMPLE_TIME)
+
+    assert outcome.fully_accepted
+    assert client.calls.count("put_retention_policy") == 1
+    assert not outcome.ambiguous  # the creation's lost answer says nothing of the put
+    assert forwarder_sender.take_problems() == []
+
+
+def test_the_retention_retry_starts_only_while_the_deadline_allows_a_request():
+    unavailable = ClientError({"Error": {"Code": "ServiceUnavailable"}}, "PutRetentionPolicy")
+    left = [60_000]
+
+    class SlowRetention(GroupLogs):
+        def put_retention_policy(self, **arguments: Any) -> dict[str, Any]:
+            left[0] = 500  # the failed call took the time left but for the reserve
+            return super().put_retention_policy(**arguments)
+
+    client = SlowRetention(put_retention_policy=[unavailable, unavailable])
+    forwarder_sender = group_sender(client)
+
+    forwarder_sender.send([REQUEST], Deadline(lambda: left[0], 1_000))
+
+    assert client.calls.count("put_retention_policy") == 1
+    (problem,) = forwarder_sender.take_problems()
+    assert "retention (7 days) could not be set" in problem
