@@ -71,34 +71,26 @@ class FailureStore(Construct):
     def grant_dead_letters(self, role: iam.IRole) -> None:
         """Let ``role`` write dead letters, and nothing else: s3:PutObject under the prefix
         (``Bucket.grant_put`` would add tagging, retention and legal-hold actions)."""
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="StoreLargeDeadLetters",
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects(f"{DEAD_LETTER_PREFIX}*")],
-            )
-        )
-        stack = Stack.of(self)
-        bucket = stack.resolve(stack.get_logical_id(self.bucket.node.default_child))
-        Validations.of(role).acknowledge(
-            Acknowledgment(
-                id=f"{NAG_PREFIX}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{DEAD_LETTER_PREFIX}*]",
-                reason="The function names each large dead letter by its record's id when it "
-                "writes it; the wildcard is that key, under the dead-letters/ prefix of this "
-                "one bucket, for s3:PutObject alone.",
-            )
+        self._grant_put(
+            role,
+            "StoreLargeDeadLetters",
+            DEAD_LETTER_PREFIX,
+            "The function names each large dead letter by its record's id when it writes it; the "
+            "wildcard is that key, under the dead-letters/ prefix of this one bucket, for "
+            "s3:PutObject alone.",
         )
 
     def grant_on_failure_records(self, role: iam.IRole) -> None:
         """Let ``role`` (the function's, which Lambda's event source mapping uses) write the
         mapping's on-failure records: s3:PutObject under their prefix and s3:ListBucket, the
         two the Lambda developer guide names for an S3 destination."""
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteBatchFailuresToFailureStore",
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects(f"{ON_FAILURE_PREFIX}*")],
-            )
+        self._grant_put(
+            role,
+            "WriteBatchFailuresToFailureStore",
+            ON_FAILURE_PREFIX,
+            "Lambda names each on-failure record by the mapping, shard, date and a random UUID "
+            "when it writes it; the wildcard is that key, under the aws/lambda/ prefix of this "
+            "one bucket, for s3:PutObject alone.",
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -107,13 +99,22 @@ class FailureStore(Construct):
                 resources=[self.bucket.bucket_arn],
             )
         )
+
+    def _grant_put(self, role: iam.IRole, sid: str, prefix: str, why: str) -> None:
+        """s3:PutObject for ``role`` under ``prefix``, its key wildcard acknowledged to
+        cdk-nag by name with ``why``."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects(f"{prefix}*")],
+            )
+        )
         stack = Stack.of(self)
         bucket = stack.resolve(stack.get_logical_id(self.bucket.node.default_child))
         Validations.of(role).acknowledge(
             Acknowledgment(
-                id=f"{NAG_PREFIX}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{ON_FAILURE_PREFIX}*]",
-                reason="Lambda names each on-failure record by the mapping, shard, date and a "
-                "random UUID when it writes it; the wildcard is that key, under the aws/lambda/ "
-                "prefix of this one bucket, for s3:PutObject alone.",
+                id=f"{NAG_PREFIX}AwsSolutions-IAM5[Resource::<{bucket}.Arn>/{prefix}*]",
+                reason=why,
             )
         )
