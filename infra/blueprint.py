@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from forwarder.settings import OPTIONS, environment
+from forwarder.settings import NEW_LOG_GROUP_DEFAULTS, OPTION_BY_FIELD, OPTIONS, environment
 from infra.config import (
     FAILURE_STORE_RETENTION_DAYS,
     ForwarderConfig,
@@ -32,7 +32,7 @@ from infra.config import (
 
 #: The options that shape a created log group, by variable, with their defaults.
 NEW_LOG_GROUP_VARIABLES = {
-    o.variable: o.default for o in OPTIONS if o.variable.startswith("NEW_LOG_GROUP_")
+    OPTION_BY_FIELD[field].variable: default for field, default in NEW_LOG_GROUP_DEFAULTS.items()
 }
 
 __all__ = [

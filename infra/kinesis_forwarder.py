@@ -49,34 +49,18 @@ LARGEST_DELIVERABLE_KIB = 4296
 
 
 @jsii.implements(lambda_.IEventSourceDlq)
-class _OnFailureQueue:
-    """An on-failure destination whose permission (sqs:SendMessage only) is granted by the caller.
+class _OnFailureDestination:
+    """An on-failure destination (a queue's or a bucket's ARN) whose permissions the caller
+    grants, narrower than CDK's: ``SqsDlq`` would add GetQueueAttributes and GetQueueUrl, and
+    ``S3OnFailureDestination`` read and write on the whole bucket."""
 
-    ``aws_lambda_event_sources.SqsDlq`` would also grant GetQueueAttributes and GetQueueUrl.
-    """
-
-    def __init__(self, queue: sqs.IQueue) -> None:
-        self.queue = queue
-
-    def bind(
-        self, _target: lambda_.IEventSourceMapping, _target_handler: lambda_.IFunction
-    ) -> lambda_.DlqDestinationConfig:
-        return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
-
-
-@jsii.implements(lambda_.IEventSourceDlq)
-class _OnFailureBucket:
-    """An S3 on-failure destination whose permissions are granted by the caller
-    (``FailureStore.grant_on_failure_records``): ``S3OnFailureDestination`` would grant read
-    and write on the whole bucket."""
-
-    def __init__(self, store: FailureStore) -> None:
-        self.store = store
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
 
     def bind(
         self, _target: lambda_.IEventSourceMapping, _target_handler: lambda_.IFunction
     ) -> lambda_.DlqDestinationConfig:
-        return lambda_.DlqDestinationConfig(destination=self.store.bucket.bucket_arn)
+        return lambda_.DlqDestinationConfig(destination=self.arn)
 
 
 @dataclass(frozen=True)
@@ -241,11 +225,11 @@ class KinesisLogsForwarder(Construct):
                     resources=[self._on_failure_queue.queue_arn],
                 )
             )
-            on_failure = _OnFailureQueue(self._on_failure_queue)
+            on_failure = _OnFailureDestination(self._on_failure_queue.queue_arn)
         else:
             assert self._failure_store is not None
             self._failure_store.grant_on_failure_records(role)
-            on_failure = _OnFailureBucket(self._failure_store)
+            on_failure = _OnFailureDestination(self._failure_store.bucket.bucket_arn)
 
         self._consumer: kinesis.StreamConsumer | None = None
         if props.enhanced_fan_out:
